@@ -1,0 +1,269 @@
+"""Recurrent layers: tanh RNN, LSTM and GRU cells with the six recurrent dropout variants.
+
+Equations are DESIGN §1 (PyTorch's parameterization, gate order i,f,g,o for the LSTM and r,z,n for the GRU);
+regularizers are DESIGN §2 (a)-(f). With every regularizer off a layer equals `torch.nn.LSTM/GRU/RNN`.
+
+A layer holds `num_dirs` directions and runs them together: the input projections of the whole sequence are
+one batched matrix product outside the time loop, and each step does one batched `W_hh h` product for all
+directions. When no active option acts inside the recurrence, `RecurrentStack` hands the whole stack to
+PyTorch's fused kernel instead (`torch.lstm` on a packed sequence).
+"""
+
+
+import math
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.jit import Final
+
+from seq2seq.config import Regularizers
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+# One sequence's masks: x mask (D, B, I), h mask (D, B, H), c mask (D, B, H), W_hh^T (D, H, G*H).
+Masks = Tuple[Optional[Tensor], Optional[Tensor], Optional[Tensor], Tensor]
+
+
+def _bernoulli_mask(shape: List[int], p: float, like: Tensor) -> Tensor:
+    """A dropout mask scaled by 1/(1-p), so that eval needs no rescaling."""
+    return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1.0 - p) / (1.0 - p)
+
+
+def reverse_padded(x: Tensor, lens: Tensor) -> Tensor:
+    """Reverse each sequence within its true length; padding stays where it is.
+
+    :param x: (B, T, F)
+    :param lens: (B,)
+    """
+    T = x.size(1)
+    steps = torch.arange(T, device=x.device).unsqueeze(0)  # (1, T)
+    rev = lens.unsqueeze(1) - 1 - steps  # (B, T)
+    idx = torch.where(rev >= 0, rev, steps)
+    return x.gather(1, idx.unsqueeze(2).expand_as(x))
+
+
+class RecurrentLayer(nn.Module):
+    """One layer of `num_dirs` directions (1 or 2) of one cell type, with its regularizers."""
+
+    cell: Final[str]
+    hidden: Final[int]
+    num_dirs: Final[int]
+    variational: Final[float]
+    rnndrop: Final[float]
+    weight_drop: Final[float]
+    recurrent_dropout: Final[float]
+    zoneout_c: Final[float]
+    zoneout_h: Final[float]
+    fold_bias: Final[bool]
+
+    def __init__(self, cell: str, input_size: int, hidden: int, num_dirs: int, reg: Regularizers):
+        super().__init__()
+        if cell not in GATES:
+            raise ValueError(f"cell: unknown cell {cell!r}; choose one of {', '.join(GATES)}")
+        if num_dirs not in (1, 2):
+            raise ValueError(f"num_dirs: must be 1 or 2, got {num_dirs}")
+        reg.validate(cell)
+        if cell == "rnn" and reg.recurrent_dropout > 0:
+            raise ValueError("recurrent_dropout: applies to LSTM and GRU candidates, not to the tanh RNN")
+        self.cell, self.hidden, self.num_dirs = cell, hidden, num_dirs
+        self.variational, self.rnndrop, self.weight_drop = reg.variational, reg.rnndrop, reg.weight_drop
+        self.recurrent_dropout, self.zoneout_c, self.zoneout_h = reg.recurrent_dropout, reg.zoneout_c, reg.zoneout_h
+        # The GRU's b_hn sits inside r ⊙ (W_hn h + b_hn); the other cells' b_hh can join b_ih.
+        self.fold_bias = cell != "gru"
+        G = GATES[cell] * hidden
+        self.weight_ih = nn.Parameter(torch.empty(num_dirs, G, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(num_dirs, G, hidden))
+        self.bias_ih = nn.Parameter(torch.empty(num_dirs, G))
+        self.bias_hh = nn.Parameter(torch.empty(num_dirs, G))
+        bound = 1.0 / math.sqrt(hidden)  # torch.nn's initialization
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def sample_masks(self, batch: int, like: Tensor) -> Masks:
+        """Masks fixed for one sequence (b, c) and one forward pass (d); none in eval."""
+        D, H = self.num_dirs, self.hidden
+        x_mask: Optional[Tensor] = None
+        h_mask: Optional[Tensor] = None
+        c_mask: Optional[Tensor] = None
+        w_hh = self.weight_hh
+        if self.training:
+            if self.variational > 0:
+                x_mask = _bernoulli_mask([D, batch, self.weight_ih.size(2)], self.variational, like)
+                h_mask = _bernoulli_mask([D, batch, H], self.variational, like)
+            if self.rnndrop > 0:
+                c_mask = _bernoulli_mask([D, batch, H], self.rnndrop, like)
+            if self.weight_drop > 0:
+                w_hh = F.dropout(w_hh, self.weight_drop, True)
+        return x_mask, h_mask, c_mask, w_hh.transpose(1, 2)
+
+    def project(self, x: Tensor, x_mask: Optional[Tensor]) -> Tensor:
+        """Input projections W_ih x + b of every step at once.
+
+        :param x: (D, N, I), N = B or B*T, rows ordered by batch
+        :param x_mask: (D, B, I) or None
+        :return: (D, N, G*H)
+        """
+        if x_mask is not None:
+            D, B = x_mask.size(0), x_mask.size(1)
+            x = (x.view(D, B, -1, x.size(2)) * x_mask.unsqueeze(2)).view(x.shape)
+        bias = self.bias_ih + self.bias_hh if self.fold_bias else self.bias_ih
+        return torch.baddbmm(bias.unsqueeze(1), x, self.weight_ih.transpose(1, 2))
+
+    def _zoneout(self, prev: Tensor, new: Tensor, rate: float) -> Tensor:
+        # Zoneout (Krueger et al. 2017): each unit keeps its previous value with probability `rate`;
+        # eval uses the expectation rate * prev + (1 - rate) * new.
+        if self.training:
+            keep = torch.empty_like(new).bernoulli_(rate)
+            return torch.lerp(new, prev, keep)
+        return torch.lerp(new, prev, rate)
+
+    def step(self, gx: Tensor, h: Tensor, c: Tensor, masks: Masks) -> Tuple[Tensor, Tensor]:
+        """One time step of every direction.
+
+        :param gx: (D, B, G*H) input projection of x_t (from `project`)
+        :param h: (D, B, H) previous hidden state; c: (D, B, H) previous cell state (LSTM) or (D, B, 0)
+        """
+        _, h_mask, c_mask, w_hh_t = masks
+        hh = h if h_mask is None else h * h_mask  # variational dropout on h_{t-1} (Gal & Ghahramani)
+        if self.cell == "lstm":
+            gates = torch.baddbmm(gx, hh, w_hh_t)
+            i, f, g, o = gates.chunk(4, 2)
+            i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+            if self.recurrent_dropout > 0:
+                g = F.dropout(g, self.recurrent_dropout, self.training)  # Semeniuta et al.: d(g)
+            c_new = f * c + i * g
+            if c_mask is not None:
+                c_new = c_new * c_mask  # RNNdrop (Moon et al.): one mask on c per sequence
+            h_new = o * torch.tanh(c_new)
+            if self.zoneout_c > 0:
+                c_new = self._zoneout(c, c_new, self.zoneout_c)
+        elif self.cell == "gru":
+            gh = torch.baddbmm(self.bias_hh.unsqueeze(1), hh, w_hh_t)
+            xr, xz, xn = gx.chunk(3, 2)
+            hr, hz, hn = gh.chunk(3, 2)
+            r = torch.sigmoid(xr + hr)
+            z = torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + r * hn)
+            if self.recurrent_dropout > 0:
+                n = F.dropout(n, self.recurrent_dropout, self.training)
+            h_new = torch.lerp(n, h, z)  # z ⊙ h + (1 − z) ⊙ n
+            c_new = c
+        else:
+            h_new = torch.tanh(torch.baddbmm(gx, hh, w_hh_t))
+            c_new = c
+        if self.zoneout_h > 0:
+            h_new = self._zoneout(h, h_new, self.zoneout_h)
+        return h_new, c_new
+
+    def forward(self, x: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Run the layer over padded sequences; a backward direction starts at each sequence's true end.
+
+        :param x: (B, T, I)
+        :param lens: (B,)
+        :return: outputs (B, T, D*H), zero on padding; final h (D, B, H); final c (D, B, H or 0)
+        """
+        B, T, D, H = x.size(0), x.size(1), self.num_dirs, self.hidden
+        xs = [x, reverse_padded(x, lens)] if D == 2 else [x]
+        masks = self.sample_masks(B, x)
+        gx = self.project(torch.stack(xs, 0).view(D, B * T, -1), masks[0])
+        gx = gx.view(D, B, T, -1).permute(2, 0, 1, 3).contiguous()  # (T, D, B, G*H)
+        valid = torch.arange(T, device=x.device).unsqueeze(1) < lens.unsqueeze(0)  # (T, B)
+        valid = valid.view(T, 1, B, 1)
+        h = x.new_zeros(D, B, H)
+        c = x.new_zeros(D, B, H if self.cell == "lstm" else 0)
+        outs: List[Tensor] = []
+        for t in range(T):
+            h_new, c_new = self.step(gx[t], h, c, masks)
+            # Past a sequence's end its state is frozen, so the final state is the one at its true end.
+            h = torch.where(valid[t], h_new, h)
+            c = torch.where(valid[t], c_new, c)
+            outs.append(h_new)
+        out = torch.stack(outs, 0).masked_fill(~valid, 0.0)  # (T, D, B, H)
+        out = out.permute(1, 2, 0, 3)  # (D, B, T, H)
+        if D == 2:
+            out = torch.cat([out[0], reverse_padded(out[1], lens)], 2)
+        else:
+            out = out[0]
+        return out, h, c
+
+
+class RecurrentStack(nn.Module):
+    """`num_layers` stacked layers, uni- or bidirectional; states laid out as torch.nn's (L*D, B, H).
+
+    Non-recurrent dropout (Zaremba et al.) goes on the vertical connections between layers.
+    """
+
+    cell: Final[str]
+    num_layers: Final[int]
+    num_dirs: Final[int]
+    hidden: Final[int]
+    dropout: Final[float]
+    loop_in_train: Final[bool]
+    loop_in_eval: Final[bool]
+
+    def __init__(self, cell: str, input_size: int, hidden: int, num_layers: int, bidirectional: bool,
+                 reg: Regularizers):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers: must be at least 1, got {num_layers}")
+        D = 2 if bidirectional else 1
+        self.cell, self.num_layers, self.num_dirs, self.hidden = cell, num_layers, D, hidden
+        self.dropout = reg.dropout
+        self.layers = nn.ModuleList(
+            [RecurrentLayer(cell, input_size if k == 0 else D * hidden, hidden, D, reg) for k in range(num_layers)]
+        )
+        self.loop_in_train = reg.needs_custom_loop
+        self.loop_in_eval = reg.zoneout_c > 0 or reg.zoneout_h > 0  # eval uses zoneout's expectation
+
+    def use_loop(self) -> bool:
+        return self.loop_in_train if self.training else self.loop_in_eval
+
+    def forward(self, x: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """:param x: (B, T, I); lens: (B,) → outputs (B, T, D*H), h_n (L*D, B, H), c_n (L*D, B, H or 0)"""
+        if x.dim() != 3:
+            raise ValueError(f"x: expected (B, T, I), got shape {list(x.shape)}")
+        if lens.dim() != 1 or lens.size(0) != x.size(0):
+            raise ValueError(f"lens: expected ({x.size(0)},), got shape {list(lens.shape)}")
+        if x.size(0) == 0:
+            raise ValueError("x: empty batch")
+        if bool((lens < 1).any()) or bool((lens > x.size(1)).any()):
+            raise ValueError(f"lens: every length must be in [1, {x.size(1)}]")
+        if not self.use_loop():
+            return self._fused(x, lens)
+        hs: List[Tensor] = []
+        cs: List[Tensor] = []
+        for k, layer in enumerate(self.layers):
+            if k > 0:
+                x = F.dropout(x, self.dropout, self.training)
+            x, h, c = layer(x, lens)
+            hs.append(h)
+            cs.append(c)
+        return x, torch.cat(hs, 0), torch.cat(cs, 0)
+
+    def _fused(self, x: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """The same stack through PyTorch's fused RNN kernels on a packed sequence."""
+        B, T = x.size(0), x.size(1)
+        weights: List[Tensor] = []
+        for layer in self.layers:
+            for d in range(self.num_dirs):
+                weights += [layer.weight_ih[d], layer.weight_hh[d], layer.bias_ih[d], layer.bias_hh[d]]
+        sorted_lens, order = lens.sort(descending=True)
+        data, batch_sizes = torch._pack_padded_sequence(x.index_select(0, order), sorted_lens.cpu(), True)
+        h0 = x.new_zeros(self.num_layers * self.num_dirs, B, self.hidden)
+        bidir = self.num_dirs == 2
+        if self.cell == "lstm":
+            out, h, c = torch.lstm(data, batch_sizes, [h0, h0], weights, True, self.num_layers,
+                                   self.dropout, self.training, bidir)
+        elif self.cell == "gru":
+            out, h = torch.gru(data, batch_sizes, h0, weights, True, self.num_layers, self.dropout,
+                               self.training, bidir)
+            c = x.new_zeros(self.num_layers * self.num_dirs, B, 0)
+        else:
+            out, h = torch.rnn_tanh(data, batch_sizes, h0, weights, True, self.num_layers, self.dropout,
+                                    self.training, bidir)
+            c = x.new_zeros(self.num_layers * self.num_dirs, B, 0)
+        padded, _ = torch._pad_packed_sequence(out, batch_sizes, True, 0.0, T)
+        unsort = order.argsort()
+        return padded.index_select(0, unsort), h.index_select(1, unsort), c.index_select(1, unsort)

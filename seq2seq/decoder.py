@@ -1,0 +1,85 @@
+"""The attentional decoder of Luong et al. 2015 with input feeding (DESIGN §4)."""
+
+from typing import List, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.jit import Final
+
+from seq2seq.attention import Attention
+from seq2seq.cells import Masks, RecurrentLayer
+from seq2seq.config import ModelConfig
+
+# Decoder state: h (L, B, H), c (L, B, H or 0), previous attentional vector s̃_{t-1} (B, H).
+State = Tuple[Tensor, Tensor, Tensor]
+
+
+class Decoder(nn.Module):
+    input_feeding: Final[bool]
+    emb_dropout: Final[float]
+    out_dropout: Final[float]
+    dropout: Final[float]
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        H = cfg.dec_hidden
+        self.embed = nn.Embedding(cfg.tgt_vocab, cfg.emb_dim, padding_idx=cfg.pad_id)
+        self.input_feeding = cfg.input_feeding
+        self.emb_dropout, self.out_dropout, self.dropout = cfg.emb_dropout, cfg.out_dropout, cfg.dec_reg.dropout
+        in0 = cfg.emb_dim + (H if cfg.input_feeding else 0)
+        self.layers = nn.ModuleList(
+            [RecurrentLayer(cfg.cell, in0 if k == 0 else H, H, 1, cfg.dec_reg) for k in range(cfg.dec_layers)]
+        )
+        self.attention = Attention(cfg.attention, H)
+        self.concat = nn.Linear(2 * H, H)  # W_c, b_c of s̃_t = tanh(W_c [c_t; s_t] + b_c)
+        self.out = nn.Linear(H, cfg.tgt_vocab)  # W_y, b_y
+        if cfg.tie_embeddings:
+            self.out.weight = self.embed.weight
+
+    def sample_masks(self, batch: int, like: Tensor) -> List[Masks]:
+        """Per-sequence masks of every layer, drawn once per forward pass (none in eval)."""
+        return [layer.sample_masks(batch, like) for layer in self.layers]
+
+    def step(self, emb: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
+             masks: List[Masks]) -> Tuple[Tensor, Tensor, State]:
+        """One decoding step.
+
+        :param emb: (B, E) embedding of y_{t-1}
+        :return: s̃_t (B, H), attention weights (B, S), new state
+        """
+        h, c, feed = state
+        x = torch.cat([emb, feed], 1) if self.input_feeding else emb
+        hs: List[Tensor] = []
+        cs: List[Tensor] = []
+        for k, layer in enumerate(self.layers):
+            if k > 0:
+                x = F.dropout(x, self.dropout, self.training)  # Zaremba et al.: vertical connections only
+            m = masks[k]
+            gx = layer.project(x.unsqueeze(0), m[0])  # (1, B, G*H)
+            h_k, c_k = layer.step(gx, h[k : k + 1], c[k : k + 1], m)
+            hs.append(h_k)
+            cs.append(c_k)
+            x = h_k[0]
+        context, weights = self.attention(x, keys, values, src_mask)
+        attn_vec = torch.tanh(self.concat(torch.cat([context, x], 1)))
+        return attn_vec, weights, (torch.cat(hs, 0), torch.cat(cs, 0), attn_vec)
+
+    def logits(self, attn_vec: Tensor) -> Tensor:
+        """p(y_t | y_<t, x) = softmax(W_y s̃_t + b_y); returns the logits. (..., H) → (..., V)"""
+        return self.out(F.dropout(attn_vec, self.out_dropout, self.training))
+
+    def forward(self, tgt_in: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor) -> Tensor:
+        """Teacher forcing.
+
+        :param tgt_in: (B, T) ids starting with BOS
+        :return: logits (B, T, V)
+        """
+        B, T = tgt_in.size(0), tgt_in.size(1)
+        emb = F.dropout(self.embed(tgt_in), self.emb_dropout, self.training)
+        masks = self.sample_masks(B, emb)
+        outs: List[Tensor] = []
+        for t in range(T):
+            attn_vec, _, state = self.step(emb[:, t], state, keys, values, src_mask, masks)
+            outs.append(attn_vec)
+        return self.logits(torch.stack(outs, 1))

@@ -1,0 +1,181 @@
+"""Greedy and batched beam search over a `Seq2Seq`, written so that `torch.jit.script` compiles them.
+
+Both return the same layout, so callers need not care which ran:
+tokens (B, N, T) without BOS/EOS and padded with pad_id, scores (B, N) = sum of log-probabilities (EOS
+included) / length**length_penalty, lengths (B, N) without EOS, attention (B, N, T+1, S): the weights of
+every step, EOS step included. N is 1 for greedy and n_best for beam search. Hypotheses stop at EOS or at
+the maximum length a·|src| + b (EOS included), where EOS is forced.
+"""
+
+from typing import List, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from seq2seq.decoder import State
+from seq2seq.model import Seq2Seq
+
+Result = Tuple[Tensor, Tensor, Tensor, Tensor]
+
+
+def _reorder(state: State, rows: Tensor) -> State:
+    h, c, feed = state
+    return h.index_select(1, rows), c.index_select(1, rows), feed.index_select(0, rows)
+
+
+class Search(nn.Module):
+    """The model with its searches; `forward` runs beam search, or greedy when beam_size is 1."""
+
+    def __init__(self, model: Seq2Seq):
+        super().__init__()
+        self.model = model
+
+    def _check(self, src: Tensor, src_lens: Tensor, beam_size: int, n_best: int, max_len_a: float,
+               max_len_b: int) -> None:
+        if src.dim() != 2 or src.size(0) == 0:
+            raise ValueError("src: expected a non-empty (B, S) batch of ids")
+        if src_lens.dim() != 1 or src_lens.size(0) != src.size(0):
+            raise ValueError("src_lens: expected one length per sentence")
+        if bool((src_lens < 1).any()) or bool((src_lens > src.size(1)).any()):
+            raise ValueError("src_lens: every length must be in [1, S]")
+        if beam_size < 1:
+            raise ValueError("beam_size: must be at least 1")
+        if n_best < 1 or n_best > beam_size:
+            raise ValueError("n_best: must be between 1 and beam_size")
+        if max_len_a < 0.0 or max_len_b < 1:
+            raise ValueError("max_len_a, max_len_b: need a >= 0 and b >= 1")
+
+    def _mask_logp(self, logp: Tensor, force_eos: Tensor) -> Tensor:
+        """Never emit pad or BOS; emit only EOS where a hypothesis reached its maximum length."""
+        logp[:, self.model.pad_id] = float("-inf")
+        logp[:, self.model.bos_id] = float("-inf")
+        not_eos = torch.ones(logp.size(1), dtype=torch.bool, device=logp.device)
+        not_eos[self.model.eos_id] = False
+        return logp.masked_fill(force_eos.unsqueeze(1) & not_eos.unsqueeze(0), float("-inf"))
+
+    def forward(self, src: Tensor, src_lens: Tensor, beam_size: int = 5, n_best: int = 1,
+                max_len_a: float = 1.5, max_len_b: int = 10, length_penalty: float = 1.0) -> Result:
+        if beam_size == 1:
+            self._check(src, src_lens, beam_size, n_best, max_len_a, max_len_b)
+            return self.greedy(src, src_lens, max_len_a, max_len_b, length_penalty)
+        return self.beam(src, src_lens, beam_size, n_best, max_len_a, max_len_b, length_penalty)
+
+    @torch.jit.export
+    def greedy(self, src: Tensor, src_lens: Tensor, max_len_a: float = 1.5, max_len_b: int = 10,
+               length_penalty: float = 1.0) -> Result:
+        self._check(src, src_lens, 1, 1, max_len_a, max_len_b)
+        model = self.model
+        B = src.size(0)
+        keys, values, src_mask, state = model.encode(src, src_lens)
+        max_lens = (src_lens.to(torch.float64) * max_len_a + max_len_b).floor().long()
+        prev = torch.full([B], model.bos_id, dtype=torch.long, device=src.device)
+        finished = torch.zeros(B, dtype=torch.bool, device=src.device)
+        total = torch.zeros(B, device=src.device)
+        lengths = torch.zeros(B, dtype=torch.long, device=src.device)
+        toks: List[Tensor] = []
+        attns: List[Tensor] = []
+        for t in range(int(max_lens.max())):
+            logp, weights, state = model.decode_step(prev, state, keys, values, src_mask)
+            best, tok = self._mask_logp(logp, t + 1 >= max_lens).max(1)
+            tok = tok.masked_fill(finished, model.pad_id)
+            total = total + best.masked_fill(finished, 0.0)
+            lengths = lengths + (~finished).long()
+            toks.append(tok)
+            attns.append(weights.masked_fill(finished.unsqueeze(1), 0.0))
+            finished = finished | (tok == model.eos_id)
+            prev = tok
+            if bool(finished.all()):
+                break
+        tokens = torch.stack(toks, 1)
+        tokens = tokens.masked_fill(tokens == model.eos_id, model.pad_id)
+        scores = total / lengths.to(total.dtype).pow(length_penalty)
+        return tokens.unsqueeze(1), scores.unsqueeze(1), (lengths - 1).unsqueeze(1), torch.stack(attns, 1).unsqueeze(1)
+
+    @torch.jit.export
+    def beam(self, src: Tensor, src_lens: Tensor, beam_size: int = 5, n_best: int = 1, max_len_a: float = 1.5,
+             max_len_b: int = 10, length_penalty: float = 1.0) -> Result:
+        self._check(src, src_lens, beam_size, n_best, max_len_a, max_len_b)
+        model = self.model
+        B, K, S = src.size(0), beam_size, src.size(1)
+        device = src.device
+        keys, values, src_mask, state = model.encode(src, src_lens)
+        expand = torch.arange(B, device=device).repeat_interleave(K)
+        keys, values, src_mask = keys.index_select(0, expand), values.index_select(0, expand), src_mask.index_select(0, expand)
+        state = _reorder(state, expand)
+        max_lens = (src_lens.to(torch.float64) * max_len_a + max_len_b).floor().long()  # (B,)
+        beam_max = max_lens.repeat_interleave(K)
+        # All K beams start identical: only the first may expand at the first step.
+        scores = torch.full([B, K], float("-inf"), device=device)
+        scores[:, 0] = 0.0
+        prev = torch.full([B * K], model.bos_id, dtype=torch.long, device=device)
+        hist = torch.zeros(B * K, 0, dtype=torch.long, device=device)
+        hist_attn = torch.zeros(B * K, 0, S, device=device)
+        done = torch.zeros(B, dtype=torch.bool, device=device)
+        fin_tok: List[List[Tensor]] = []
+        fin_attn: List[List[Tensor]] = []
+        fin_score: List[List[float]] = []
+        for _ in range(B):
+            no_tensors: List[Tensor] = []
+            no_attn: List[Tensor] = []
+            no_scores: List[float] = []
+            fin_tok.append(no_tensors)
+            fin_attn.append(no_attn)
+            fin_score.append(no_scores)
+        counts = torch.zeros(B, dtype=torch.long, device=device)
+        base = torch.arange(B, device=device).unsqueeze(1) * K
+        rank = torch.arange(2 * K, device=device).unsqueeze(0)
+        for t in range(int(max_lens.max())):
+            logp, weights, state = model.decode_step(prev, state, keys, values, src_mask)
+            logp = self._mask_logp(logp, t + 1 >= beam_max)
+            V = logp.size(1)
+            cand = (scores.view(-1, 1) + logp).view(B, K * V)
+            top_s, top_i = cand.topk(min(2 * K, K * V), dim=1)
+            src_beam = torch.div(top_i, V, rounding_mode="floor")
+            tok = top_i - src_beam * V
+            is_eos = (tok == model.eos_id) & (top_s > float("-inf"))
+            # Hypotheses ending in EOS among the top K are final (as in fairseq's beam search).
+            fin = is_eos[:, :K] & ~done.unsqueeze(1)
+            if bool(fin.any()):
+                norm = float(t + 1) ** length_penalty
+                pairs: List[List[int]] = fin.nonzero().tolist()
+                for pair in pairs:
+                    b, j = pair[0], pair[1]
+                    row = b * K + int(src_beam[b, j])
+                    fin_tok[b].append(hist[row])
+                    fin_attn[b].append(torch.cat([hist_attn[row], weights[row].unsqueeze(0)], 0))
+                    fin_score[b].append(float(top_s[b, j]) / norm)
+                counts = counts + fin.long().sum(1)
+            # A sentence is done when its best candidate ends and it has n_best hypotheses, or at max length.
+            done = done | (is_eos[:, 0] & (counts >= n_best)) | (t + 1 >= max_lens)
+            if bool(done.all()):
+                break
+            # Survivors: the best K candidates that did not end.
+            order = (is_eos.long() * (2 * K) + rank).argsort(dim=1)[:, :K]
+            scores = top_s.gather(1, order)
+            rows = (base + src_beam.gather(1, order)).view(-1)
+            prev = tok.gather(1, order).view(-1)
+            hist = torch.cat([hist.index_select(0, rows), prev.unsqueeze(1)], 1)
+            hist_attn = torch.cat([hist_attn.index_select(0, rows), weights.index_select(0, rows).unsqueeze(1)], 1)
+            state = _reorder(state, rows)
+        return self._pack(fin_tok, fin_attn, fin_score, n_best, S, device)
+
+    def _pack(self, fin_tok: List[List[Tensor]], fin_attn: List[List[Tensor]], fin_score: List[List[float]],
+              n_best: int, S: int, device: torch.device) -> Result:
+        B = len(fin_tok)
+        T = 1
+        for hyps in fin_tok:
+            for h in hyps:
+                T = max(T, h.size(0) + 1)
+        tokens = torch.full([B, n_best, T], self.model.pad_id, dtype=torch.long, device=device)
+        scores = torch.full([B, n_best], float("-inf"), device=device)
+        lengths = torch.zeros(B, n_best, dtype=torch.long, device=device)
+        attn = torch.zeros(B, n_best, T, S, device=device)
+        for b in range(B):
+            ranked: List[int] = torch.tensor(fin_score[b], dtype=torch.float64).argsort(descending=True, stable=True).tolist()
+            for n, i in enumerate(ranked[:n_best]):
+                L = fin_tok[b][i].size(0)
+                tokens[b, n, :L] = fin_tok[b][i]
+                scores[b, n] = fin_score[b][i]
+                lengths[b, n] = L
+                attn[b, n, : L + 1] = fin_attn[b][i]
+        return tokens, scores, lengths, attn

@@ -1,0 +1,134 @@
+"""Text in, text out over an exported artifact: the one translation path of the CLI and the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from seq2seq import export
+from seq2seq.tokenizer import EOS_ID, PAD_ID, Tokenizer
+
+
+@dataclass
+class Hypothesis:
+    text: str
+    score: float  # sum of log-probabilities / length ** length_penalty
+    tokens: list[str]  # target subword pieces
+    # (len(tokens) + 1) × len(source_tokens) + 1 attention weights, EOS step and source EOS included
+    alignment: list[list[float]] | None = None
+
+
+@dataclass
+class Translation:
+    source_tokens: list[str]
+    hypotheses: list[Hypothesis] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.hypotheses[0].text if self.hypotheses else ""
+
+
+@dataclass
+class SearchOptions:
+    beam_size: int = 5
+    n_best: int = 1
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+    length_penalty: float = 1.0
+
+    def validate(self) -> None:
+        if not isinstance(self.beam_size, int) or self.beam_size < 1:
+            raise ValueError(f"beam_size: must be a positive integer, got {self.beam_size!r}")
+        if not isinstance(self.n_best, int) or not 1 <= self.n_best <= self.beam_size:
+            raise ValueError(f"n_best: must be between 1 and beam_size ({self.beam_size}), got {self.n_best!r}")
+        if self.max_len_a < 0 or self.max_len_b < 1:
+            raise ValueError("max_len_a, max_len_b: need a >= 0 and b >= 1")
+
+
+class Translator:
+    """Holds a loaded artifact. Thread-compatible: call `translate_batch` from one thread at a time."""
+
+    def __init__(self, module: Any, meta: dict[str, Any], src_tok: Tokenizer, tgt_tok: Tokenizer,
+                 device: str = "cpu"):
+        self.module, self.meta, self.src_tok, self.tgt_tok = module, meta, src_tok, tgt_tok
+        self.device = torch.device(device)
+        self.src_lang: str = meta.get("src_lang", "src")
+        self.tgt_lang: str = meta.get("tgt_lang", "tgt")
+        self.max_src_tokens: int = int(meta.get("max_src_tokens", 250))
+        self.defaults = SearchOptions(**meta.get("search", {}))
+
+    @classmethod
+    def load(cls, path: str, device: str = "cpu") -> Translator:
+        module, meta, src_spm, tgt_spm = export.load(path, device)
+        src_tok = Tokenizer(src_spm, name=f"{path}:src.spm")
+        tgt_tok = src_tok if tgt_spm == src_spm else Tokenizer(tgt_spm, name=f"{path}:tgt.spm")
+        return cls(module, meta, src_tok, tgt_tok, device)
+
+    def encode(self, line: str) -> list[int]:
+        """Source ids with EOS, cut to the longest source the model accepts."""
+        return self.src_tok.encode(line)[: self.max_src_tokens - 1] + [EOS_ID]
+
+    @torch.inference_mode()
+    def translate_ids(self, batch: list[list[int]], opts: SearchOptions,
+                      with_alignment: bool = False) -> list[list[Hypothesis]]:
+        """Decode one batch of encoded sources together (any order; padding does not change results)."""
+        opts.validate()
+        if not batch:
+            return []
+        lens = torch.tensor([len(ids) for ids in batch], dtype=torch.long)
+        src = torch.full((len(batch), int(lens.max())), PAD_ID, dtype=torch.long)
+        for i, ids in enumerate(batch):
+            src[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        tokens, scores, lengths, attn = self.module(
+            src.to(self.device), lens.to(self.device), opts.beam_size, opts.n_best,
+            float(opts.max_len_a), opts.max_len_b, float(opts.length_penalty),
+        )
+        tokens, scores, lengths = tokens.cpu().tolist(), scores.cpu().tolist(), lengths.cpu().tolist()
+        out: list[list[Hypothesis]] = []
+        for b in range(len(batch)):
+            hyps = []
+            for n in range(len(tokens[b])):
+                if scores[b][n] == float("-inf"):
+                    continue  # fewer finished hypotheses than asked for
+                ids = tokens[b][n][: lengths[b][n]]
+                alignment = None
+                if with_alignment:
+                    alignment = attn[b, n, : len(ids) + 1, : len(batch[b])].cpu().tolist()
+                hyps.append(Hypothesis(self.tgt_tok.decode(ids), scores[b][n], self.tgt_tok.id_to_piece(ids), alignment))
+            out.append(hyps)
+        return out
+
+    def translate(self, lines: list[str], opts: SearchOptions | None = None, max_tokens: int = 4096,
+                  with_alignment: bool = False) -> list[Translation]:
+        """Translate lines in token-budget batches sorted by length; results in input order.
+
+        A line that is empty (or only whitespace) translates to an empty line without decoding.
+        """
+        opts = opts or self.defaults
+        encoded = [self.encode(line) if line.strip() else [] for line in lines]
+        results = [Translation(self.src_tok.id_to_piece(ids[:-1]) + ["</s>"] if ids else []) for ids in encoded]
+        order = sorted((i for i, ids in enumerate(encoded) if ids), key=lambda i: len(encoded[i]))
+        for chunk in token_batches(order, [len(ids) for ids in encoded], max_tokens):
+            hyps = self.translate_ids([encoded[i] for i in chunk], opts, with_alignment)
+            for i, h in zip(chunk, hyps):
+                results[i].hypotheses = h
+        return results
+
+
+def token_batches(order: list[int], lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """Cut indices (already sorted by length) into batches of at most max_tokens padded tokens."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        longest_if = max(longest, lengths[i])
+        if current and longest_if * (len(current) + 1) > max_tokens:
+            batches.append(current)
+            current, longest_if = [], lengths[i]
+        current.append(i)
+        longest = longest_if
+    if current:
+        batches.append(current)
+    return batches
