@@ -174,8 +174,9 @@ class RecurrentLayer(nn.Module):
         h = x.new_zeros(D, B, H)
         c = x.new_zeros(D, B, H if self.cell == "lstm" else 0)
         outs: List[Tensor] = []
-        for t in range(T):
-            h_new, c_new = self.step(gx[t], h, c, masks)
+        # unbind, not gx[t]: the backward of indexing would allocate a zero (T, D, B, G*H) tensor per step.
+        for t, gx_t in enumerate(gx.unbind(0)):
+            h_new, c_new = self.step(gx_t, h, c, masks)
             # Past a sequence's end its state is frozen, so the final state is the one at its true end.
             h = torch.where(valid[t], h_new, h)
             c = torch.where(valid[t], c_new, c)

@@ -52,15 +52,16 @@ class Decoder(nn.Module):
         x = torch.cat([emb, feed], 1) if self.input_feeding else emb
         hs: List[Tensor] = []
         cs: List[Tensor] = []
+        h_prev, c_prev = h.unbind(0), c.unbind(0)
         for k, layer in enumerate(self.layers):
             if k > 0:
                 x = F.dropout(x, self.dropout, self.training)  # Zaremba et al.: vertical connections only
             m = masks[k]
             gx = layer.project(x.unsqueeze(0), m[0])  # (1, B, G*H)
-            h_k, c_k = layer.step(gx, h[k : k + 1], c[k : k + 1], m)
+            h_k, c_k = layer.step(gx, h_prev[k].unsqueeze(0), c_prev[k].unsqueeze(0), m)
             hs.append(h_k)
             cs.append(c_k)
-            x = h_k[0]
+            x = h_k.squeeze(0)
         context, weights = self.attention(x, keys, values, src_mask)
         attn_vec = torch.tanh(self.concat(torch.cat([context, x], 1)))
         return attn_vec, weights, (torch.cat(hs, 0), torch.cat(cs, 0), attn_vec)
@@ -79,7 +80,7 @@ class Decoder(nn.Module):
         emb = F.dropout(self.embed(tgt_in), self.emb_dropout, self.training)
         masks = self.sample_masks(B, emb)
         outs: List[Tensor] = []
-        for t in range(T):
-            attn_vec, _, state = self.step(emb[:, t], state, keys, values, src_mask, masks)
+        for emb_t in emb.unbind(1):  # unbind: indexing's backward would allocate (B, T, E) zeros per step
+            attn_vec, _, state = self.step(emb_t, state, keys, values, src_mask, masks)
             outs.append(attn_vec)
         return self.logits(torch.stack(outs, 1))

@@ -1,0 +1,1 @@
+"""Training: corpora, subword vocabularies, batching, the training loop and its command line."""

@@ -1,0 +1,245 @@
+"""The experiment configuration: one YAML file, `--set key=value` overrides checked against field types.
+
+Errors name the file and line of the offending key, and are raised before any training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import yaml
+
+from seq2seq.config import ModelConfig, Regularizers
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class DataConfig:
+    path: str = "../shared/data/multi30k"
+    src: str = "de"
+    tgt: str = "en"
+    train_split: str = "train"
+    valid_split: str = "val"
+    test_split: str = "test_2016_flickr"
+    max_len: int = 100
+    max_ratio: float = 3.0
+
+
+@dataclass
+class VocabConfig:
+    size: int = 8000
+    type: str = "unigram"
+    joint: bool = True
+
+
+@dataclass
+class ModelSection:
+    """ModelConfig without the vocabulary sizes, which come from the trained SentencePiece models."""
+
+    cell: str = "lstm"
+    emb_dim: int = 256
+    enc_hidden: int = 256
+    enc_layers: int = 2
+    dec_hidden: int = 512
+    dec_layers: int = 2
+    attention: str = "dot"
+    input_feeding: bool = True
+    bridge: str = "linear"
+    tie_embeddings: bool = False
+    emb_dropout: float = 0.0
+    out_dropout: float = 0.0
+    enc_reg: Regularizers = field(default_factory=Regularizers)
+    dec_reg: Regularizers = field(default_factory=Regularizers)
+
+
+@dataclass
+class OptimConfig:
+    seed: int = 1
+    device: str = "cpu"
+    threads: int = 0
+    max_tokens: int = 4096
+    lr: float = 0.001
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    schedule: str = "plateau"
+    warmup_steps: int = 0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 1
+    min_lr: float = 1e-5
+    label_smoothing: float = 0.1
+    clip_norm: float = 1.0
+    max_steps: int = 0
+    max_epochs: int = 0
+    max_minutes: float = 0.0
+    valid_every: int = 0
+    save_every: int = 200
+    patience: int = 0
+    keep_best: int = 3
+    log_every: int = 20
+    max_nonfinite: int = 20
+
+
+@dataclass
+class SearchConfig:
+    beam_size: int = 5
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+    length_penalty: float = 1.0
+    valid_beam_size: int = 1
+
+
+@dataclass
+class ExperimentConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    model: ModelSection = field(default_factory=ModelSection)
+    train: OptimConfig = field(default_factory=OptimConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def model_config(self, src_vocab: int, tgt_vocab: int) -> ModelConfig:
+        return ModelConfig(src_vocab=src_vocab, tgt_vocab=tgt_vocab, **asdict(self.model))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def validate(self) -> None:
+        """Value checks beyond types; the model's own are run by building a ModelConfig."""
+        try:
+            self.model_config(8, 8)
+        except ValueError as exc:
+            raise ConfigError(f"model.{exc}") from None
+        checks = [
+            (self.vocab.type in ("unigram", "bpe"), "vocab.type: must be unigram or bpe"),
+            (self.vocab.size >= 8, "vocab.size: must be at least 8"),
+            (self.train.schedule in ("plateau", "inverse_sqrt", "constant"),
+             "train.schedule: must be plateau, inverse_sqrt or constant"),
+            (self.train.lr > 0, "train.lr: must be positive"),
+            (0 <= self.train.label_smoothing < 1, "train.label_smoothing: must be in [0, 1)"),
+            (self.train.max_tokens >= 1, "train.max_tokens: must be positive"),
+            (self.train.keep_best >= 1, "train.keep_best: must be at least 1"),
+            (self.data.max_len >= 1 and self.data.max_ratio >= 1, "data.max_len, data.max_ratio: must be >= 1"),
+            (self.search.beam_size >= 1 and self.search.valid_beam_size >= 1, "search: beam sizes must be >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Line number (1-based) of every dotted key in a YAML mapping."""
+    lines: dict[str, int] = {}
+
+    def walk(node: yaml.Node, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = f"{prefix}{key.value}"
+                lines[name] = key.start_mark.line + 1
+                walk(value, name + ".")
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, "")
+    return lines
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check (and gently convert) a value against a dataclass field type."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return _build(tp, value, where + ".")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(typing.get_args(tp)):
+            raise ConfigError(f"{where}: expected a list of {len(typing.get_args(tp))} numbers, got {value!r}")
+        return tuple(_coerce(v, t, where) for v, t in zip(value, typing.get_args(tp)))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    raise ConfigError(f"{where}: unsupported type {tp}")  # pragma: no cover
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}: unknown key; known keys: {', '.join(sorted(known))}")
+        kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
+    base = cls()
+    for key, value in kwargs.items():
+        setattr(base, key, value)
+    return base
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def load_config(path: str | None, overrides: list[str] = ()) -> ExperimentConfig:
+    """Read a YAML experiment file and apply `key=value` overrides (values parsed as YAML scalars)."""
+    tree: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            tree = yaml.safe_load(text) or {}
+            lines = _key_lines(text)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else path
+            raise ConfigError(f"{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item}: expected key=value")
+        key, raw = item.split("=", 1)
+        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+    try:
+        cfg = _build(ExperimentConfig, tree)
+        cfg.validate()
+    except ConfigError as exc:
+        key = str(exc).split(":", 1)[0]
+        line = lines.get(key)
+        where = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
+        raise ConfigError(f"{where}{exc}") from None
+    return cfg
+
+
+def save_config(cfg: ExperimentConfig, path: str) -> None:
+    from training.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))

@@ -1,0 +1,407 @@
+"""The training loop: data → vocabularies → model → epochs of token batches → checkpoints → evaluation.
+
+A run folder holds everything: `config.yaml` (resolved), SentencePiece models, `checkpoints/`
+(`last.pt`, the best k by validation BLEU, their average), `metrics.csv`, TensorBoard events in `tb/`,
+`curves.png`, and `train.log`. Running the same command again resumes from `checkpoints/last.pt`; a
+resumed run ends with the same weights as one never interrupted (the batch order depends only on
+seed and epoch, and the RNG state travels in the checkpoint).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from seq2seq.model import Seq2Seq
+from seq2seq.search import Search
+from seq2seq.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
+from seq2seq.translator import SearchOptions, Translator
+from training.batching import pad_batch, token_batches
+from training.checkpoint import (
+    CheckpointError,
+    average_states,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+from training.config import ConfigError, ExperimentConfig, save_config
+from training.corpus import Corpus, filter_pairs, load_split
+from training.evaluate import score
+from training.vocab import build_vocabs
+
+BUDGET_KEYS = ("max_steps", "max_epochs", "max_minutes", "device", "threads")
+
+
+@dataclass
+class Data:
+    src_tok: Tokenizer
+    tgt_tok: Tokenizer
+    src_ids: list[list[int]]
+    tgt_ids: list[list[int]]
+    valid: Corpus
+    valid_src_ids: list[list[int]]
+    valid_tgt_ids: list[list[int]]
+
+
+def prepare_data(cfg: ExperimentConfig, run_dir: str, log) -> Data:
+    d = cfg.data
+    train = load_split(d.path, d.train_split, d.src, d.tgt)
+    train, stats = filter_pairs(train, d.max_len, d.max_ratio)
+    log(f"train {train.name}: {stats}")
+    valid = load_split(d.path, d.valid_split, d.src, d.tgt)
+    src_path, tgt_path = build_vocabs(train, run_dir, cfg.vocab.size, cfg.vocab.type, cfg.vocab.joint)
+    src_tok = Tokenizer.from_file(src_path)
+    tgt_tok = src_tok if tgt_path == src_path else Tokenizer.from_file(tgt_path)
+    log(f"vocabularies: source {len(src_tok)}, target {len(tgt_tok)} ({cfg.vocab.type}, joint={cfg.vocab.joint})")
+    # The source ends with EOS; the target is BOS y EOS, split into decoder input and output by the trainer.
+    src_ids = [ids + [EOS_ID] for ids in src_tok.sp.encode(train.src)]
+    tgt_ids = [[BOS_ID] + ids + [EOS_ID] for ids in tgt_tok.sp.encode(train.tgt)]
+    valid_src = [ids[: d.max_len * 3] + [EOS_ID] for ids in src_tok.sp.encode(valid.src)]
+    valid_tgt = [[BOS_ID] + ids[: d.max_len * 3] + [EOS_ID] for ids in tgt_tok.sp.encode(valid.tgt)]
+    return Data(src_tok, tgt_tok, src_ids, tgt_ids, valid, valid_src, valid_tgt)
+
+
+def lr_at(cfg: ExperimentConfig, step: int, plateau_scale: float) -> float:
+    t = cfg.train
+    if t.schedule == "inverse_sqrt":
+        warm = max(t.warmup_steps, 1)
+        return t.lr * min(step / warm, math.sqrt(warm / max(step, 1)))
+    warm = min(step / t.warmup_steps, 1.0) if t.warmup_steps > 0 else 1.0
+    return max(t.lr * plateau_scale * warm, t.min_lr) if t.schedule == "plateau" else t.lr * warm
+
+
+def batch_loss(model: Seq2Seq, src: list[list[int]], tgt: list[list[int]], device: torch.device,
+               smoothing: float) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Teacher-forced loss of one batch: (smoothed loss sum, NLL sum, target tokens)."""
+    src_ids, src_lens = pad_batch(src, PAD_ID)
+    tgt_ids, _ = pad_batch(tgt, PAD_ID)
+    src_ids, src_lens, tgt_ids = src_ids.to(device), src_lens.to(device), tgt_ids.to(device)
+    tgt_in, tgt_out = tgt_ids[:, :-1], tgt_ids[:, 1:]
+    logits = model(src_ids, src_lens, tgt_in)
+    logp = torch.log_softmax(logits.reshape(-1, logits.size(-1)), dim=-1)
+    gold = tgt_out.reshape(-1)
+    keep = gold != PAD_ID
+    # One log-softmax serves both the smoothed loss and the reported NLL (the (N, V) pass is costly on a CPU).
+    nll = -logp.gather(1, gold.unsqueeze(1)).squeeze(1).masked_fill(~keep, 0.0).sum()
+    loss = nll
+    if smoothing > 0:  # the same as F.cross_entropy(..., label_smoothing=smoothing)
+        uniform = -logp.mean(1).masked_fill(~keep, 0.0).sum()
+        loss = (1.0 - smoothing) * nll + smoothing * uniform
+    return loss, nll.detach(), int(keep.sum())
+
+
+class Trainer:
+    def __init__(self, cfg: ExperimentConfig, run_dir: str, fresh: bool = False, progress: bool = True):
+        self.cfg, self.run_dir, self.progress = cfg, run_dir, progress
+        self.ckpt_dir = os.path.join(run_dir, "checkpoints")
+        os.makedirs(self.ckpt_dir, exist_ok=True)
+        self.last_path = os.path.join(self.ckpt_dir, "last.pt")
+        if fresh and os.path.exists(self.last_path):
+            os.remove(self.last_path)
+        self._log_file = open(os.path.join(run_dir, "train.log"), "a", encoding="utf-8")
+        self.stop_requested = False
+
+    def log(self, message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        tqdm.write(line)
+        self._log_file.write(line + "\n")
+        self._log_file.flush()
+
+    def _check_resume_config(self, saved: dict[str, Any]) -> None:
+        now = self.cfg.to_dict()
+        diffs = []
+        for section, values in now.items():
+            for key, value in values.items():
+                old = saved.get(section, {}).get(key)
+                if section == "train" and key in BUDGET_KEYS:
+                    continue
+                if old != value and not (isinstance(value, tuple) and list(value) == old):
+                    diffs.append(f"{section}.{key}: {old!r} in the run, {value!r} now")
+        if diffs:
+            raise ConfigError(
+                f"{self.last_path}: the run was started with another configuration; use a new run folder or "
+                f"--fresh. Differences: " + "; ".join(diffs)
+            )
+
+    def run(self) -> dict[str, Any]:
+        cfg, t = self.cfg, self.cfg.train
+        device = torch.device(t.device)
+        if t.threads > 0:
+            torch.set_num_threads(t.threads)
+        resume = load_checkpoint(self.last_path) if os.path.exists(self.last_path) else None
+        if resume is not None:
+            self._check_resume_config(resume["train_config"])
+        save_config(cfg, os.path.join(self.run_dir, "config.yaml"))
+        data = prepare_data(cfg, self.run_dir, self.log)
+        model_cfg = cfg.model_config(len(data.src_tok), len(data.tgt_tok))
+        torch.manual_seed(t.seed)
+        model = Seq2Seq(model_cfg).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay)
+        st: dict[str, Any] = {
+            "step": 0, "epoch": 0, "batch_in_epoch": 0, "elapsed": 0.0, "plateau_scale": 1.0,
+            "plateau_best": -1.0, "plateau_bad": 0, "best": [], "bad_valids": 0, "nonfinite": 0,
+            "tokens": 0, "stopped": "",
+        }
+        if resume is not None:
+            try:
+                model.load_state_dict(resume["model_state"])
+                opt.load_state_dict(resume["optimizer"])
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise CheckpointError(f"{self.last_path}: does not fit this model ({exc})") from None
+            st.update(resume["trainer"])
+            torch.set_rng_state(resume["rng"]["torch"])
+            self.log(f"resumed from {self.last_path} at step {st['step']} (epoch {st['epoch'] + 1})")
+        n_params = sum(p.numel() for p in model.parameters())
+        self.log(f"model: {n_params / 1e6:.2f}M parameters; {model_cfg}")
+        self.metrics = MetricsLog(self.run_dir)
+        prev_handler = signal.signal(signal.SIGTERM, self._request_stop)
+        try:
+            self._loop(model, opt, data, st, device)
+        finally:
+            signal.signal(signal.SIGTERM, prev_handler)
+        self._save(model, opt, st, self.last_path)
+        result = self._finish(model, data, st, device)
+        self.metrics.close()
+        return result
+
+    def _request_stop(self, *_: Any) -> None:
+        self.stop_requested = True
+
+    def _state(self, model: Seq2Seq, opt: torch.optim.Optimizer, st: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "model_config": model_config_dict(self.cfg, model),
+            "model_state": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "step": st["step"],
+            "trainer": dict(st),
+            "rng": {"torch": torch.get_rng_state()},
+            "train_config": self.cfg.to_dict(),
+        }
+
+    def _save(self, model: Seq2Seq, opt: torch.optim.Optimizer, st: dict[str, Any], path: str) -> None:
+        save_checkpoint(path, self._state(model, opt, st))
+
+    def _budget_reason(self, st: dict[str, Any], started: float) -> str:
+        t = self.cfg.train
+        if t.max_steps and st["step"] >= t.max_steps:
+            return f"reached max_steps {t.max_steps}"
+        if t.max_epochs and st["epoch"] >= t.max_epochs:
+            return f"reached max_epochs {t.max_epochs}"
+        if t.max_minutes and st["elapsed"] + time.time() - started >= t.max_minutes * 60:
+            return f"reached max_minutes {t.max_minutes}"
+        if self.stop_requested:
+            return "stopped by signal"
+        return ""
+
+    def _loop(self, model: Seq2Seq, opt: torch.optim.Optimizer, data: Data, st: dict[str, Any],
+              device: torch.device) -> None:
+        cfg, t = self.cfg, self.cfg.train
+        src_lens = [len(s) for s in data.src_ids]
+        tgt_lens = [len(s) - 1 for s in data.tgt_ids]
+        started = time.time()
+        bar = tqdm(total=t.max_steps or None, initial=st["step"], disable=not self.progress, unit="step",
+                   dynamic_ncols=True)
+        window_tokens, window_start = 0, time.time()
+        while not st["stopped"]:
+            batches = token_batches(src_lens, tgt_lens, t.max_tokens, True, t.seed, st["epoch"])
+            while st["batch_in_epoch"] < len(batches):
+                reason = self._budget_reason(st, started)
+                if reason:
+                    st["stopped"] = reason
+                    break
+                idx = batches[st["batch_in_epoch"]]
+                st["batch_in_epoch"] += 1
+                model.train()
+                lr = lr_at(cfg, st["step"] + 1, st["plateau_scale"])
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                loss, nll, ntok = batch_loss(model, [data.src_ids[i] for i in idx], [data.tgt_ids[i] for i in idx],
+                                             device, t.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                if not torch.isfinite(loss):
+                    st["nonfinite"] += 1
+                    self.log(f"step {st['step'] + 1}: non-finite loss skipped ({st['nonfinite']} in a row)")
+                    if st["nonfinite"] >= t.max_nonfinite:
+                        raise FloatingPointError(
+                            f"{st['nonfinite']} non-finite losses in a row: lower train.lr or train.clip_norm")
+                    continue
+                st["nonfinite"] = 0
+                (loss / ntok).backward()
+                if t.clip_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
+                opt.step()
+                st["step"] += 1
+                st["tokens"] += ntok
+                window_tokens += ntok
+                bar.update(1)
+                if st["step"] % t.log_every == 0:
+                    rate = window_tokens / max(time.time() - window_start, 1e-9)
+                    tok_loss = float(nll) / ntok
+                    bar.set_postfix(loss=f"{tok_loss:.3f}", ppl=f"{math.exp(min(tok_loss, 50)):.1f}",
+                                    tok_s=f"{rate:.0f}", lr=f"{lr:.2e}")
+                    self.metrics.add(st["step"], st["epoch"] + 1, "train", loss=tok_loss, tok_s=rate, lr=lr)
+                    if not self.progress:
+                        self.log(f"step {st['step']} epoch {st['epoch'] + 1}: loss {tok_loss:.3f} "
+                                 f"ppl {math.exp(min(tok_loss, 50)):.1f} {rate:.0f} tok/s lr {lr:.2e}")
+                    window_tokens, window_start = 0, time.time()
+                if t.valid_every and st["step"] % t.valid_every == 0:
+                    self._validate(model, opt, data, st, device)
+                if t.save_every and st["step"] % t.save_every == 0:
+                    st["elapsed"] += time.time() - started
+                    started = time.time()
+                    self._save(model, opt, st, self.last_path)
+            else:
+                st["epoch"] += 1
+                st["batch_in_epoch"] = 0
+                if not t.valid_every:
+                    self._validate(model, opt, data, st, device)
+        st["elapsed"] += time.time() - started
+        bar.close()
+        self.log(f"training stopped at step {st['step']}: {st['stopped']}")
+
+    def translator(self, model: Seq2Seq, data: Data) -> Translator:
+        s = self.cfg.search
+        meta = {"src_lang": self.cfg.data.src, "tgt_lang": self.cfg.data.tgt,
+                "search": {"beam_size": s.beam_size, "max_len_a": s.max_len_a, "max_len_b": s.max_len_b,
+                           "length_penalty": s.length_penalty}}
+        return Translator(Search(model).eval(), meta, data.src_tok, data.tgt_tok, str(next(model.parameters()).device))
+
+    def evaluate_valid(self, model: Seq2Seq, data: Data, device: torch.device, beam: int) -> dict[str, float]:
+        model.eval()
+        total, nll_sum = 0, 0.0
+        order = sorted(range(len(data.valid_src_ids)), key=lambda i: len(data.valid_src_ids[i]))
+        with torch.no_grad():
+            for start in range(0, len(order), 64):
+                idx = order[start : start + 64]
+                _, nll, ntok = batch_loss(model, [data.valid_src_ids[i] for i in idx],
+                                          [data.valid_tgt_ids[i] for i in idx], device, 0.0)
+                nll_sum += float(nll)
+                total += ntok
+        s = self.cfg.search
+        opts = SearchOptions(beam, 1, s.max_len_a, s.max_len_b, s.length_penalty)
+        hyps = [tr.text for tr in self.translator(model, data).translate(data.valid.src, opts, max_tokens=2048)]
+        bleu, chrf = score(hyps, data.valid.tgt)
+        return {"loss": nll_sum / total, "ppl": math.exp(nll_sum / total), "bleu": bleu.score, "chrf": chrf.score}
+
+    def _validate(self, model: Seq2Seq, opt: torch.optim.Optimizer, data: Data, st: dict[str, Any],
+                  device: torch.device) -> None:
+        t = self.cfg.train
+        m = self.evaluate_valid(model, data, device, self.cfg.search.valid_beam_size)
+        self.metrics.add(st["step"], st["epoch"], "valid", loss=m["loss"], bleu=m["bleu"], chrf=m["chrf"],
+                         lr=opt.param_groups[0]["lr"])
+        self.metrics.plot()
+        self.log(f"valid step {st['step']} epoch {st['epoch']}: loss {m['loss']:.3f} ppl {m['ppl']:.2f} "
+                 f"BLEU {m['bleu']:.2f} chrF {m['chrf']:.2f}")
+        if t.schedule == "plateau":
+            if m["bleu"] > st["plateau_best"]:
+                st["plateau_best"], st["plateau_bad"] = m["bleu"], 0
+            else:
+                st["plateau_bad"] += 1
+                if st["plateau_bad"] > t.plateau_patience:
+                    st["plateau_scale"] *= t.plateau_factor
+                    st["plateau_bad"] = 0
+                    self.log(f"validation BLEU plateaued: learning rate scaled by {st['plateau_scale']:g}")
+        # Best-k checkpoints by validation BLEU.
+        best = st["best"]
+        if len(best) < t.keep_best or m["bleu"] > min(b[0] for b in best):
+            path = os.path.join(self.ckpt_dir, f"best-step{st['step']}.pt")
+            best.append([m["bleu"], st["step"], path])
+            best.sort(key=lambda b: -b[0])
+            for _, _, old in best[t.keep_best :]:
+                if os.path.exists(old):
+                    os.remove(old)
+            del best[t.keep_best :]
+            self._save(model, opt, st, path)
+        st["bad_valids"] = 0 if best[0][1] == st["step"] else st["bad_valids"] + 1
+        if t.patience and st["bad_valids"] >= t.patience:
+            st["stopped"] = f"early stopping: validation BLEU did not improve in {t.patience} validations"
+        self._save(model, opt, st, self.last_path)
+
+    def _finish(self, model: Seq2Seq, data: Data, st: dict[str, Any], device: torch.device) -> dict[str, Any]:
+        """Average the best k checkpoints; keep whichever of best and average scores higher as final.pt."""
+        best = [b for b in st["best"] if os.path.exists(b[2])]
+        final_path = os.path.join(self.ckpt_dir, "final.pt")
+        if not best:
+            save_checkpoint(final_path, load_checkpoint(self.last_path))
+            return {"final": final_path, "step": st["step"]}
+        beam = self.cfg.search.valid_beam_size
+        best_ckpt = load_checkpoint(best[0][2])
+        result = {"best_valid_bleu": best[0][0], "best_step": best[0][1], "final": final_path, "step": st["step"]}
+        chosen = best_ckpt
+        if len(best) > 1:
+            avg = dict(best_ckpt, model_state=average_states([b[2] for b in best]))
+            model.load_state_dict(avg["model_state"])
+            m = self.evaluate_valid(model, data, device, beam)
+            self.log(f"average of {len(best)} best checkpoints: valid BLEU {m['bleu']:.2f} "
+                     f"(best single {best[0][0]:.2f})")
+            result["average_valid_bleu"] = m["bleu"]
+            if m["bleu"] > best[0][0]:
+                chosen = avg
+        save_checkpoint(final_path, chosen)
+        model.load_state_dict(chosen["model_state"])
+        return result
+
+
+def model_config_dict(cfg: ExperimentConfig, model: Seq2Seq) -> dict[str, Any]:
+    return cfg.model_config(model.encoder.embed.num_embeddings, model.decoder.embed.num_embeddings).to_dict()
+
+
+class MetricsLog:
+    """metrics.csv, TensorBoard events and a PNG plot of the curves."""
+
+    FIELDS = ("step", "epoch", "split", "loss", "bleu", "chrf", "tok_s", "lr")
+
+    def __init__(self, run_dir: str):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.run_dir = run_dir
+        self.csv_path = os.path.join(run_dir, "metrics.csv")
+        new = not os.path.exists(self.csv_path)
+        self.csv_file = open(self.csv_path, "a", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.csv_file, fieldnames=self.FIELDS)
+        if new:
+            self.writer.writeheader()
+        self.tb = SummaryWriter(os.path.join(run_dir, "tb"))
+
+    def add(self, step: int, epoch: int, split: str, **values: float) -> None:
+        self.writer.writerow({"step": step, "epoch": epoch, "split": split, **values})
+        self.csv_file.flush()
+        for key, value in values.items():
+            self.tb.add_scalar(f"{split}/{key}", value, step)
+
+    def plot(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = list(csv.DictReader(open(self.csv_path, encoding="utf-8")))
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+        for split in ("train", "valid"):
+            pts = [(int(r["step"]), float(r["loss"])) for r in rows if r["split"] == split and r["loss"]]
+            if pts:
+                ax1.plot(*zip(*pts), label=f"{split} loss")
+        pts = [(int(r["step"]), float(r["bleu"])) for r in rows if r["split"] == "valid" and r["bleu"]]
+        if pts:
+            ax2.plot(*zip(*pts), marker="o", label="valid BLEU")
+        for ax in (ax1, ax2):
+            ax.set_xlabel("step")
+            ax.legend()
+        fig.tight_layout()
+        tmp = os.path.join(self.run_dir, ".curves.png")
+        fig.savefig(tmp)
+        plt.close(fig)
+        os.replace(tmp, os.path.join(self.run_dir, "curves.png"))
+
+    def close(self) -> None:
+        self.csv_file.close()
+        self.tb.close()
