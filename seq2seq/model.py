@@ -36,6 +36,8 @@ class Seq2Seq(nn.Module):
         :param tgt_in: (B, T) BOS followed by the target
         :return: logits (B, T, V)
         """
+        if src.dim() != 2:
+            raise ValueError(f"src: expected (B, S) ids, got shape {list(src.shape)}")
         if tgt_in.dim() != 2 or tgt_in.size(0) != src.size(0):
             raise ValueError(f"tgt_in: expected ({src.size(0)}, T) ids, got shape {list(tgt_in.shape)}")
         keys, values, src_mask, state = self.encode(src, src_lens)

@@ -158,6 +158,8 @@ class Trainer:
             except (RuntimeError, ValueError, KeyError) as exc:
                 raise CheckpointError(f"{self.last_path}: does not fit this model ({exc})") from None
             st.update(resume["trainer"])
+            if not st["stopped"].startswith("early stopping"):
+                st["stopped"] = ""  # a budget or a signal ended the last session; early stopping is final
             torch.set_rng_state(resume["rng"]["torch"])
             self.log(f"resumed from {self.last_path} at step {st['step']} (epoch {st['epoch'] + 1})")
         n_params = sum(p.numel() for p in model.parameters())

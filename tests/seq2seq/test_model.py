@@ -1,0 +1,118 @@
+"""Encoder, attention and decoder invariants: padding never changes a result; attention is a distribution."""
+
+import pytest
+import torch
+
+from seq2seq.attention import Attention
+from seq2seq.config import ModelConfig, Regularizers
+from tests.conftest import random_batch, tiny_config, tiny_model
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("attention", ["dot", "general", "concat"])
+def test_a_sentence_encodes_and_decodes_the_same_alone_and_in_a_batch(cell, attention):
+    model = tiny_model(cell=cell, attention=attention, enc_reg=Regularizers(zoneout_c=0.2 if cell == "lstm" else 0))
+    src, lens = random_batch(B=4, S=7)
+    tgt = torch.randint(4, 26, (4, 5))
+    with torch.no_grad():
+        batched = model(src, lens, tgt)
+        for b in range(4):
+            alone = model(src[b : b + 1, : lens[b]], lens[b : b + 1], tgt[b : b + 1])
+            torch.testing.assert_close(batched[b], alone[0], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["dot", "general", "concat"])
+def test_attention_weights_sum_to_one_and_are_zero_on_padding(kind):
+    torch.manual_seed(0)
+    att = Attention(kind, 6)
+    values = torch.randn(3, 5, 6)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    context, weights = att(torch.randn(3, 6), att.keys(values), values, mask)
+    torch.testing.assert_close(weights.sum(1), torch.ones(3))
+    assert torch.all(weights[~mask] == 0)
+    torch.testing.assert_close(context, torch.einsum("bs,bsh->bh", weights, values))
+
+
+def test_dot_attention_is_luong_dot_score():
+    values, query = torch.randn(2, 4, 3), torch.randn(2, 3)
+    att = Attention("dot", 3)
+    _, weights = att(query, att.keys(values), values, torch.ones(2, 4, dtype=torch.bool))
+    torch.testing.assert_close(weights, torch.softmax(torch.einsum("bsh,bh->bs", values, query), 1))
+
+
+def test_training_step_reduces_loss_and_every_parameter_gets_a_gradient():
+    model = tiny_model(enc_reg=Regularizers(dropout=0.1, zoneout_c=0.1, recurrent_dropout=0.1))
+    model.train()
+    src, lens = random_batch(B=6, S=6)
+    tgt = torch.randint(4, 26, (6, 6))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(40):
+        logits = model(src, lens, tgt[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 26), tgt[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        if not losses:
+            missing = [n for n, p in model.named_parameters() if p.grad is None and "w_" not in n and "v." not in n]
+            assert missing == []
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] * 0.6
+
+
+def test_tied_embeddings_share_the_output_weights():
+    model = tiny_model(emb_dim=10, dec_hidden=10, tie_embeddings=True)
+    assert model.decoder.out.weight is model.decoder.embed.weight
+    with pytest.raises(ValueError, match="tie_embeddings"):
+        tiny_config(emb_dim=8, dec_hidden=10, tie_embeddings=True)
+
+
+def test_input_feeding_switch_changes_the_first_layer_input():
+    on, off = tiny_model(input_feeding=True), tiny_model(input_feeding=False)
+    assert on.decoder.layers[0].weight_ih.size(2) == 8 + 10
+    assert off.decoder.layers[0].weight_ih.size(2) == 8
+    src, lens = random_batch(B=2, S=4)
+    assert off(src, lens, torch.randint(4, 26, (2, 3))).shape == (2, 3, 26)
+
+
+def test_zero_bridge_and_unequal_depths():
+    src, lens = random_batch(B=2, S=4)
+    for overrides in (dict(bridge="zeros"), dict(enc_layers=3, dec_layers=1), dict(cell="gru", dec_layers=3)):
+        model = tiny_model(**overrides)
+        assert model(src, lens, torch.randint(4, 26, (2, 3))).shape == (2, 3, 26)
+
+
+@pytest.mark.parametrize(
+    "overrides, name",
+    [
+        (dict(cell="transformer"), "cell"),
+        (dict(attention="additive"), "attention"),
+        (dict(bridge="mlp"), "bridge"),
+        (dict(emb_dim=0), "emb_dim"),
+        (dict(emb_dropout=1.0), "emb_dropout"),
+        (dict(enc_reg=Regularizers(zoneout_h=1.5)), "zoneout_h"),
+        (dict(dec_reg={"variational": -0.5}), "variational"),
+        (dict(cell="gru", dec_reg=Regularizers(zoneout_c=0.1)), "zoneout_c"),
+        (dict(eos_id=99), "eos_id"),
+    ],
+)
+def test_bad_model_config_names_the_argument(overrides, name):
+    with pytest.raises(ValueError, match=name):
+        tiny_config(**overrides)
+
+
+def test_bad_shapes_are_refused():
+    model = tiny_model()
+    src, lens = random_batch(B=2, S=4)
+    with pytest.raises(ValueError, match="src"):
+        model(src[0], lens, torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="tgt_in"):
+        model(src, lens, torch.zeros(3, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="lens"):
+        model(src, torch.tensor([5, 1]), torch.zeros(2, 3, dtype=torch.long))
+
+
+def test_config_round_trips_through_a_dict():
+    cfg = tiny_config(enc_reg=Regularizers(zoneout_c=0.1))
+    again = ModelConfig(**cfg.to_dict())
+    assert again == cfg and again.enc_reg.zoneout_c == 0.1
