@@ -25,22 +25,15 @@ def run_eval(translator: Translator, data: str, split: str, src: str, tgt: str, 
     started = time.time()
     hyps = [t.text for t in translator.translate(corpus.src, opts)]
     seconds = time.time() - started
-    bleu, chrf = score(hyps, corpus.tgt)
+    scores = score(hyps, corpus.tgt)
     atomic_write_text(hyp_path, "".join(h + "\n" for h in hyps))
-    result = {
+    return {
         "split": corpus.name, "sentences": len(hyps), "beam_size": opts.beam_size,
-        "bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2),
-        "bleu_signature": str(bleu.format(signature=str(_sig("bleu")))),
-        "chrf_signature": str(chrf.format(signature=str(_sig("chrf")))),
-        "seconds": round(seconds, 1), "hypotheses": hyp_path,
+        "bleu": round(scores.bleu, 2), "chrf": round(scores.chrf, 2),
+        "bleu_signature": scores.bleu_text, "chrf_signature": scores.chrf_text,
+        "seconds": round(seconds, 1), "sentences_per_s": round(len(hyps) / max(seconds, 1e-9), 1),
+        "hypotheses": hyp_path,
     }
-    return result
-
-
-def _sig(kind: str) -> str:
-    from sacrebleu.metrics import BLEU, CHRF
-
-    return str((BLEU() if kind == "bleu" else CHRF()).get_signature())
 
 
 def evaluate_command(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import csv
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -112,7 +113,7 @@ class Trainer:
 
     def log(self, message: str) -> None:
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
-        tqdm.write(line)
+        tqdm.write(line, file=sys.stderr)
         self._log_file.write(line + "\n")
         self._log_file.flush()
 
@@ -291,8 +292,8 @@ class Trainer:
         s = self.cfg.search
         opts = SearchOptions(beam, 1, s.max_len_a, s.max_len_b, s.length_penalty)
         hyps = [tr.text for tr in self.translator(model, data).translate(data.valid.src, opts, max_tokens=2048)]
-        bleu, chrf = score(hyps, data.valid.tgt)
-        return {"loss": nll_sum / total, "ppl": math.exp(nll_sum / total), "bleu": bleu.score, "chrf": chrf.score}
+        scores = score(hyps, data.valid.tgt)
+        return {"loss": nll_sum / total, "ppl": math.exp(nll_sum / total), "bleu": scores.bleu, "chrf": scores.chrf}
 
     def _validate(self, model: Seq2Seq, opt: torch.optim.Optimizer, data: Data, st: dict[str, Any],
                   device: torch.device) -> None:

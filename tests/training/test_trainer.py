@@ -1,0 +1,100 @@
+"""The trainer end to end on a generated corpus: outputs, exact resume after SIGKILL, refusals."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+from tests.conftest import PYTHON, ROOT
+from tests.training.conftest import TINY, cli, tiny_overrides
+from training.checkpoint import CheckpointError, load_checkpoint
+from training.config import ConfigError, load_config
+from training.trainer import Trainer
+
+
+def test_a_run_folder_holds_everything(trained_run):
+    names = set(os.listdir(trained_run))
+    assert {"config.yaml", "spm.model", "metrics.csv", "train.log", "curves.png", "tb", "checkpoints"} <= names
+    assert os.listdir(os.path.join(trained_run, "tb"))
+    ckpts = os.listdir(os.path.join(trained_run, "checkpoints"))
+    assert {"last.pt", "final.pt"} <= set(ckpts)
+    assert len([c for c in ckpts if c.startswith("best-")]) == 2  # keep_best: 2
+    rows = open(os.path.join(trained_run, "metrics.csv")).read().splitlines()
+    assert rows[0].startswith("step,epoch,split") and any(",valid," in r for r in rows)
+    ckpt = load_checkpoint(os.path.join(trained_run, "checkpoints", "last.pt"))
+    assert ckpt["step"] == 40 and set(ckpt) >= {"model_config", "model_state", "optimizer", "rng", "train_config"}
+
+
+def test_killed_run_resumes_to_the_same_weights(corpus_dir, tmp_path):
+    args = ["train", "--config", TINY, "--no-progress"]
+    sets = tiny_overrides(corpus_dir, **{"train.max_steps": 36, "train.save_every": 6, "train.valid_every": 12})
+    for item in sets:
+        args += ["--set", item]
+    straight = cli(*args, "--run-dir", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr
+    # Same run, killed with SIGKILL once it has passed a checkpoint, then resumed by the same command.
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
+    proc = subprocess.Popen([PYTHON, "-m", "training.cli", *args, "--run-dir", str(tmp_path / "killed")], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "killed" / "train.log"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if log.exists() and "step 20 " in log.read_text():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(str(tmp_path / "killed" / "checkpoints" / "last.pt"))["step"]
+    assert 0 < killed_at < 36
+    resumed = cli(*args, "--run-dir", str(tmp_path / "killed"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stderr
+    a = load_checkpoint(str(tmp_path / "straight" / "checkpoints" / "last.pt"))
+    b = load_checkpoint(str(tmp_path / "killed" / "checkpoints" / "last.pt"))
+    assert a["step"] == b["step"] == 36
+    for key, value in a["model_state"].items():
+        assert torch.equal(value, b["model_state"][key]), key
+
+
+def test_bad_config_is_refused_before_training(corpus_dir, tmp_path):
+    out = cli("train", "--config", TINY, "--run-dir", str(tmp_path / "r"), "--set", "train.lr=fast")
+    assert out.returncode == 2 and "train.lr: expected a number" in out.stderr
+    assert not os.path.exists(tmp_path / "r")
+
+
+def test_resume_with_another_model_is_refused(trained_run, corpus_dir):
+    cfg = load_config(TINY, tiny_overrides(corpus_dir, **{"model.attention": "general"}))
+    with pytest.raises(ConfigError, match="model.attention"):
+        Trainer(cfg, trained_run, progress=False).run()
+
+
+def test_truncated_and_foreign_checkpoints_are_refused(trained_run, tmp_path, corpus_dir):
+    good = open(os.path.join(trained_run, "checkpoints", "last.pt"), "rb").read()
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.pt").write_bytes(good[: len(good) // 2])
+    cfg = load_config(TINY, tiny_overrides(corpus_dir))
+    with pytest.raises(CheckpointError, match="last.pt: not a readable checkpoint"):
+        Trainer(cfg, str(run_dir), progress=False).run()
+    torch.save({"weights": torch.zeros(2)}, run_dir / "checkpoints" / "last.pt")
+    with pytest.raises(CheckpointError, match="not a checkpoint of this project"):
+        Trainer(cfg, str(run_dir), progress=False).run()
+
+
+def test_persistent_non_finite_losses_stop_the_run(corpus_dir, tmp_path, monkeypatch):
+    import training.trainer as trainer_module
+
+    real = trainer_module.batch_loss
+
+    def poisoned(*args, **kwargs):
+        loss, nll, n = real(*args, **kwargs)
+        return loss * float("nan"), nll, n
+
+    monkeypatch.setattr(trainer_module, "batch_loss", poisoned)
+    cfg = load_config(TINY, tiny_overrides(corpus_dir, **{"train.max_nonfinite": 3}))
+    with pytest.raises(FloatingPointError, match="3 non-finite losses in a row"):
+        Trainer(cfg, str(tmp_path / "nan"), progress=False).run()
+    assert "non-finite loss skipped" in (tmp_path / "nan" / "train.log").read_text()
