@@ -36,10 +36,17 @@ def save(model: Seq2Seq, path: str, src_spm: bytes, tgt_spm: bytes, meta: dict[s
     os.close(fd)
     try:
         torch.jit.save(scripted, tmp, _extra_files=extra)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; a model file is meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path: str, device: str = "cpu") -> tuple[torch.jit.ScriptModule, dict[str, Any], bytes, bytes]:

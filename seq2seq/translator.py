@@ -16,7 +16,7 @@ class Hypothesis:
     text: str
     score: float  # sum of log-probabilities / length ** length_penalty
     tokens: list[str]  # target subword pieces
-    # (len(tokens) + 1) × len(source_tokens) + 1 attention weights, EOS step and source EOS included
+    # attention weights, (len(tokens) + 1) rows (the EOS step included) × source ids (EOS included)
     alignment: list[list[float]] | None = None
 
 
@@ -30,7 +30,7 @@ class Translation:
         return self.hypotheses[0].text if self.hypotheses else ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchOptions:
     beam_size: int = 5
     n_best: int = 1
@@ -48,7 +48,7 @@ class SearchOptions:
 
 
 class Translator:
-    """Holds a loaded artifact. Thread-compatible: call `translate_batch` from one thread at a time."""
+    """Holds a loaded artifact. Thread-compatible: call `translate_ids` from one thread at a time."""
 
     def __init__(self, module: Any, meta: dict[str, Any], src_tok: Tokenizer, tgt_tok: Tokenizer,
                  device: str = "cpu"):
@@ -57,7 +57,11 @@ class Translator:
         self.src_lang: str = meta.get("src_lang", "src")
         self.tgt_lang: str = meta.get("tgt_lang", "tgt")
         self.max_src_tokens: int = int(meta.get("max_src_tokens", 250))
-        self.defaults = SearchOptions(**meta.get("search", {}))
+        try:
+            self.defaults = SearchOptions(**meta.get("search", {}))
+            self.defaults.validate()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"meta.json: bad search defaults ({exc})") from None
 
     @classmethod
     def load(cls, path: str, device: str = "cpu") -> Translator:

@@ -18,6 +18,9 @@ def _atomic(path: str, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates owner-only files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

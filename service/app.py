@@ -1,0 +1,78 @@
+"""`create_app(settings)`: the FastAPI application, its state, middleware and lifespan.
+
+The model loads in the background once the server is up: `/health` answers at once, `/ready` and
+`/translate` answer 503 until the model is loaded and warmed up. If loading fails, `/ready` says why, and
+the hook `app.state.on_fatal` (set by `service.server.serve`) stops the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from service.errors import install_error_handlers
+from service.metrics import Metrics
+from service.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
+from service.routes import router
+from service.runtime import Runtime
+from service.settings import Settings
+from service.translation import TranslateHandler
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Recurrent neural machine translation, LibreTranslate-compatible.
+
+`POST /translate` takes LibreTranslate's fields (`q`, `source`, `target`, `format`, `alternatives`,
+`api_key`) as JSON or as a form, plus extensions (`beam_size`, `return_scores`, `return_alignment`).
+Text is split into lines and sentences (after `.`, `!`, `?`, `…` followed by a space and no lowercase
+letter); spaces and line breaks are kept. Errors are `{"error": "..."}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new application with its own model runtime, batcher and metrics registry."""
+    settings = settings or Settings()
+    metrics = Metrics()
+    runtime = Runtime(settings, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loading = asyncio.create_task(runtime.start(), name="load-model")
+        loading.add_done_callback(lambda task: _after_loading(app, task))
+        try:
+            yield
+        finally:
+            loading.cancel()
+            await asyncio.gather(loading, return_exceptions=True)
+            await runtime.stop()
+
+    app = FastAPI(title="seq2seq translation service", description=DESCRIPTION, version="1.0", lifespan=lifespan)
+    app.state.settings, app.state.metrics, app.state.runtime = settings, metrics, runtime
+    app.state.translate = TranslateHandler(settings, runtime, metrics)
+    app.state.on_fatal = None
+    install_error_handlers(app)
+    app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"], expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)  # added last: outermost, sees every request
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for uvicorn's worker processes (`--workers` > 1): settings from `SEQ2SEQ_*` variables."""
+    return create_app(Settings())
+
+
+def _after_loading(app: FastAPI, task: asyncio.Task[None]) -> None:
+    if task.cancelled() or task.exception() is None:
+        return
+    if app.state.on_fatal is not None:
+        app.state.on_fatal(app.state.runtime.error)

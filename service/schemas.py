@@ -1,0 +1,98 @@
+"""Request and response bodies. The LibreTranslate fields come first; this server's extensions beside them.
+
+LibreTranslate clients send `q`, `source`, `target`, `format`, `alternatives`, `api_key` and read
+`translatedText`, `alternatives` and `detectedLanguage`; they ignore fields they do not know, so the
+extensions (`beam_size`, `return_scores`, `return_alignment` → `sentences`) cost them nothing.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class TranslateRequest(BaseModel):
+    """Body of `POST /translate`, as JSON or as a form (`application/x-www-form-urlencoded`, `multipart`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    q: str | list[str] = Field(description="text to translate, or a list of texts (answered as a list)")
+    source: str = Field(description="source language code, or 'auto' (the model has one source language)")
+    target: str = Field(description="target language code")
+    format: str = Field("text", description="'text' (plain text); 'html' is not supported")
+    alternatives: int = Field(0, ge=0, description="how many alternative translations to return besides the best")
+    api_key: str | None = Field(None, description="API key, when the server requires one")
+    # --- extensions
+    beam_size: int | None = Field(None, ge=1, description="beam width (default: the model's); 1 is greedy search")
+    return_scores: bool = Field(False, description="add `sentences` with each sentence's score")
+    return_alignment: bool = Field(
+        False, description="add `sentences` with subword tokens and attention weights (target × source)"
+    )
+
+    @field_validator("q")
+    @classmethod
+    def _valid_unicode(cls, q: str | list[str]) -> str | list[str]:
+        """JSON may carry lone surrogates (\\ud800) that no tokenizer can take: refuse them here."""
+        for item in [q] if isinstance(q, str) else q:
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("text must be valid Unicode (it contains a lone surrogate)") from None
+        return q
+
+
+class ScoredText(BaseModel):
+    translation: str
+    score: float
+
+
+class SentenceDetail(BaseModel):
+    """One sentence of the input (the splitter's unit) and how it was translated."""
+
+    source: str
+    translation: str
+    score: float | None = Field(None, description="log-probability / length ** length_penalty")
+    alternatives: list[ScoredText] | None = None
+    source_tokens: list[str] | None = Field(None, description="source subwords, EOS included")
+    target_tokens: list[str] | None = Field(None, description="target subwords, EOS excluded")
+    alignment: list[list[float]] | None = Field(
+        None, description="attention weights: one row per target token plus EOS, one column per source token"
+    )
+
+
+class DetectedLanguage(BaseModel):
+    language: str
+    confidence: float
+
+
+class TranslateResponse(BaseModel):
+    """Same shape as `q`: a string and lists for a string `q`, lists of those for a list `q`."""
+
+    translatedText: str | list[str]  # noqa: N815 (LibreTranslate's name)
+    alternatives: list[str] | list[list[str]] | None = Field(None, description="only when asked for")
+    detectedLanguage: DetectedLanguage | list[DetectedLanguage] | None = Field(  # noqa: N815
+        None, description="only when source is 'auto'"
+    )
+    sentences: list[SentenceDetail] | list[list[SentenceDetail]] | None = Field(
+        None, description="only with return_scores or return_alignment"
+    )
+
+
+class Language(BaseModel):
+    code: str
+    name: str
+    targets: list[str]
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+class HealthBody(BaseModel):
+    status: str
+
+
+class ReadyBody(BaseModel):
+    status: str
+    source: str
+    target: str
+    model: str

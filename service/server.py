@@ -1,0 +1,54 @@
+"""`serve(settings)`: run the service under uvicorn until SIGINT or SIGTERM.
+
+On a signal uvicorn stops accepting connections, lets in-flight requests finish (for at most
+`timeout_graceful_shutdown_s`), then runs the app's shutdown, which stops the batcher.
+With `workers` > 1 uvicorn starts that many processes, each loading its own model copy; they rebuild the
+settings from `SEQ2SEQ_*` variables, and each has its own metrics and rate-limit counters.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import uvicorn
+
+from service.app import create_app
+from service.log import log_config
+from service.settings import Settings
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn.Config keywords common to one and many workers."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": log_config(settings.log_level),
+        "log_level": settings.log_level,
+        "access_log": False,  # service.access logs every request with its id instead
+        "timeout_graceful_shutdown": settings.timeout_graceful_shutdown_s,
+        "server_header": False,
+    }
+
+
+def serve(settings: Settings) -> None:
+    """Serve until stopped. :raises SystemExit: when the model file is missing or fails to load."""
+    if not os.path.isfile(settings.model):
+        raise SystemExit(f"{settings.model}: no such model file (give -m/--model or set SEQ2SEQ_MODEL)")
+    options = uvicorn_options(settings)
+    if settings.workers > 1:
+        os.environ.update(settings.to_env())
+        uvicorn.run("service.app:create_app_from_env", factory=True, workers=settings.workers, **options)
+        return
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, **options))
+    failures: list[str] = []
+
+    def on_fatal(message: str | None) -> None:
+        failures.append(message or "model failed to load")
+        server.should_exit = True
+
+    app.state.on_fatal = on_fatal
+    server.run()
+    if failures:
+        raise SystemExit(failures[0])

@@ -1,0 +1,82 @@
+"""The service's configuration: one typed object, read from `SEQ2SEQ_*` environment variables.
+
+Every field `name` can be set as `SEQ2SEQ_NAME` (for example `SEQ2SEQ_MODEL=/models/model.pt`,
+`SEQ2SEQ_BATCH_WAIT_MS=5`) or passed as a keyword (`Settings(model=..., port=...)`), which wins over the
+environment. List fields (`api_keys`, `cors_origins`) take a comma-separated string or a JSON list.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "SEQ2SEQ_"
+
+
+class Settings(BaseSettings):
+    """Server, limits, batching and access settings of the translation service."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
+
+    # --- model and server
+    model: str = Field("model.pt", description="path of the exported artifact (.pt)")
+    device: str = Field("cpu", description="torch device the model runs on")
+    host: str = Field("127.0.0.1", description="address to bind; 0.0.0.0 in a container")
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, description="server processes, each with its own model copy and metrics")
+    torch_threads: int = Field(
+        0, ge=0, description="intra-op threads of the decoder; 0: one less than the usable cores (at least 1), "
+        "leaving a core to the event loop (torch's default of all cores thrashes when anything else runs)"
+    )
+    timeout_graceful_shutdown_s: float = Field(30.0, gt=0, description="time in-flight requests get on SIGTERM")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    # --- request limits
+    max_chars_per_request: int = Field(20_000, ge=1, description="sum of the characters of every item of q")
+    max_chars_per_item: int = Field(5_000, ge=1, description="characters of one item of q")
+    max_items: int = Field(100, ge=1, description="items in a list q")
+    max_beam_times_nbest: int = Field(64, ge=1, description="limit on beam_size x (alternatives + 1)")
+    max_alternatives: int = Field(8, ge=0, description="limit on `alternatives`")
+
+    # --- batching across requests
+    batch_max_tokens: int = Field(4096, ge=1, description="source tokens (padded) decoded together")
+    batch_wait_ms: float = Field(5.0, ge=0, description="how long the first sentence waits for company")
+    queue_max_sentences: int = Field(2048, ge=1, description="sentences waiting; beyond it requests get 503")
+    request_timeout_s: float = Field(60.0, gt=0, description="a request not done by then gets 503")
+
+    # --- access
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="accepted API keys; empty: no key needed"
+    )
+    rate_limit_per_minute: int = Field(0, ge=0, description="requests per minute per key (or client address); 0: off")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins allowed by CORS ('*' for any); empty: CORS off"
+    )
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        """Accept `a,b,c` or `["a", "b"]` from the environment, a list from code."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_empty_key(cls, keys: list[str]) -> list[str]:
+        if any(not key for key in keys):
+            raise ValueError("an API key must not be empty")
+        return keys
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that rebuilds these settings in another process (uvicorn's worker processes)."""
+        env = {}
+        for name, value in self.model_dump().items():
+            env[ENV_PREFIX + name.upper()] = json.dumps(value) if isinstance(value, list) else str(value)
+        return env

@@ -1,0 +1,215 @@
+"""`POST /translate`: check the request, split it into sentences, decode them in shared batches, reassemble.
+
+Order of checks: body → API key (403) → rate limit (429) → fields (400) → model ready (503) → languages and
+format (400) → sizes (413) → search options (400) → queue (503). Everything before the queue is cheap, so
+a refused request costs the server almost nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+from fastapi import Request
+
+from seq2seq.translator import Hypothesis, SearchOptions, Translator
+from service.access import KeyChecker, RateLimiter
+from service.batcher import Batcher, DeadlineExceededError, QueueFullError, ShuttingDownError
+from service.body import read_body
+from service.errors import ApiError
+from service.metrics import Metrics
+from service.runtime import Runtime
+from service.schemas import DetectedLanguage, ScoredText, SentenceDetail, TranslateRequest, TranslateResponse
+from service.segment import Segmented, segment
+from service.settings import Settings
+
+CLIENT_CLOSED = 499  # nginx's status for "client closed the request": shows in metrics, reaches nobody
+
+
+class TranslateHandler:
+    """Everything `/translate` needs: settings, the model runtime, access control, metrics."""
+
+    def __init__(self, settings: Settings, runtime: Runtime, metrics: Metrics):
+        self.settings, self.runtime, self.metrics = settings, runtime, metrics
+        self.keys = KeyChecker(settings.api_keys)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        # a JSON body may escape every character as \uXXXX; leave room for the other fields too
+        self.max_body_bytes = settings.max_chars_per_request * 6 + 65536
+
+    async def __call__(self, request: Request) -> TranslateResponse:
+        data = await read_body(request, self.max_body_bytes)
+        key = data.get("api_key") or request.headers.get("x-api-key")
+        key = key if isinstance(key, str) else None
+        self.keys.check(key)
+        self.limiter.check(key if self.keys.enabled and key else _client_address(request))
+        req = TranslateRequest.model_validate(data)
+        if not req.q:  # "" or []: LibreTranslate's answer for both
+            raise ApiError(400, "Invalid request: missing q parameter")
+        items = [req.q] if isinstance(req.q, str) else req.q
+        translator, batcher = self.runtime.require()
+        self._check_languages(req, translator)
+        self._check_sizes(items)
+        opts = self._search_options(req, translator)
+
+        segmented = [segment(item) for item in items]
+        sentences = [s for seg in segmented for s in seg.sentences]
+        if len(sentences) > self.settings.queue_max_sentences:  # could never be queued: not a 503 to retry
+            raise ApiError(413, f"Invalid request: {len(sentences)} sentences; the server queues at most "
+                                f"{self.settings.queue_max_sentences}")
+        ids = [self._encode(translator, s) for s in sentences]
+        hyps = await self._decode(batcher, request, ids, opts, req.return_alignment)
+
+        responses, start = [], 0
+        for seg in segmented:
+            count = len(seg.sentences)
+            responses.append(self._item(req, translator, seg, ids[start : start + count], hyps[start : start + count]))
+            start += count
+        return _shape(req, translator, responses)
+
+    def _check_languages(self, req: TranslateRequest, translator: Translator) -> None:
+        pair = f"this server translates {translator.src_lang} to {translator.tgt_lang}"
+        if req.source.lower() not in (translator.src_lang.lower(), "auto"):
+            raise ApiError(400, f"{req.source} is not supported as a source language: {pair}")
+        if req.target.lower() != translator.tgt_lang.lower():
+            raise ApiError(400, f"{req.target} is not supported as a target language: {pair}")
+        if req.format != "text":
+            raise ApiError(400, f"format {req.format!r} is not supported: this server translates plain text; "
+                                "send format=text")
+
+    def _check_sizes(self, items: list[str]) -> None:
+        s = self.settings
+        if len(items) > s.max_items:
+            raise ApiError(413, f"Invalid request: {len(items)} items in q exceed the limit of {s.max_items}")
+        for i, item in enumerate(items):
+            if len(item) > s.max_chars_per_item:
+                where = f"q[{i}]" if len(items) > 1 else "q"
+                raise ApiError(413, f"Invalid request: {where} has {len(item)} characters; "
+                                    f"the limit is {s.max_chars_per_item} per item")
+        total = sum(len(item) for item in items)
+        if total > s.max_chars_per_request:
+            raise ApiError(413, f"Invalid request: request ({total} characters) exceeds text limit "
+                                f"({s.max_chars_per_request})")
+
+    def _search_options(self, req: TranslateRequest, translator: Translator) -> SearchOptions:
+        s = self.settings
+        if req.alternatives > s.max_alternatives:
+            raise ApiError(400, f"alternatives: at most {s.max_alternatives}, got {req.alternatives}")
+        n_best = req.alternatives + 1
+        beam = req.beam_size if req.beam_size is not None else max(translator.defaults.beam_size, n_best)
+        if beam < n_best:
+            raise ApiError(400, f"beam_size ({beam}) must be at least alternatives + 1 ({n_best})")
+        if beam * n_best > s.max_beam_times_nbest:
+            raise ApiError(400, f"beam_size x (alternatives + 1) = {beam * n_best} exceeds the limit of "
+                                f"{s.max_beam_times_nbest}")
+        opts = replace(translator.defaults, beam_size=beam, n_best=n_best)
+        try:
+            opts.validate()
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        return opts
+
+    @staticmethod
+    def _encode(translator: Translator, sentence: str) -> list[int]:
+        ids = translator.encode(sentence)
+        if len(translator.src_tok.encode(sentence)) >= len(ids):  # encode() cut it to fit the model
+            raise ApiError(413, f"Invalid request: a sentence is longer than the model accepts "
+                                f"({translator.max_src_tokens - 1} subwords): {sentence[:60]!r}...")
+        return ids
+
+    async def _decode(self, batcher: Batcher, request: Request, ids: list[list[int]], opts: SearchOptions,
+                      with_alignment: bool) -> list[list[Hypothesis]]:
+        """Queue the sentences and wait for them, the deadline, or the client going away, whichever first."""
+        if not ids:
+            return []
+        timeout = self.settings.request_timeout_s
+        try:
+            futures = batcher.submit(ids, opts, with_alignment, time.monotonic() + timeout)
+        except QueueFullError as exc:
+            self.metrics.rejected.labels("queue_full").inc()
+            raise ApiError(503, str(exc), {"Retry-After": str(exc.retry_after_s)}) from None
+        except ShuttingDownError as exc:
+            raise ApiError(503, str(exc), {"Retry-After": "1"}) from None
+        results = asyncio.gather(*futures)
+        client_gone = asyncio.ensure_future(_wait_disconnect(request))
+        try:
+            done, _ = await asyncio.wait({results, client_gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the server gave up on us (graceful shutdown timed out)
+            _cancel(futures)
+            raise
+        finally:
+            client_gone.cancel()
+        if results in done:
+            try:
+                return results.result()
+            except DeadlineExceededError:
+                raise ApiError(503, f"not translated within {timeout:g} s; the server is overloaded",
+                               {"Retry-After": "5"}) from None
+            except ShuttingDownError as exc:
+                raise ApiError(503, str(exc), {"Retry-After": "1"}) from None
+            finally:
+                _cancel(futures)  # after a failure, the request's other sentences need not be decoded
+        _cancel(futures)  # the batcher drops cancelled sentences instead of decoding them
+        results.cancel()
+        if client_gone in done:
+            self.metrics.rejected.labels("client_gone").inc()
+            raise ApiError(CLIENT_CLOSED, "client closed the request")
+        self.metrics.rejected.labels("timeout").inc()
+        raise ApiError(503, f"not translated within {timeout:g} s; the server is overloaded", {"Retry-After": "5"})
+
+    def _item(self, req: TranslateRequest, translator: Translator, seg: Segmented, ids: list[list[int]],
+              hyps: list[list[Hypothesis]]) -> tuple[str, list[str], list[SentenceDetail]]:
+        """(translation, alternatives, sentence details) of one item of q."""
+        best = [h[0].text if h else "" for h in hyps]
+        text = seg.join(best)
+        found = max((len(h) for h in hyps), default=1) - 1  # fewer hypotheses may finish than were asked for
+        alternatives = [
+            seg.join([h[min(k, len(h) - 1)].text if h else "" for h in hyps])
+            for k in range(1, min(found, req.alternatives) + 1)
+        ]
+        details = []
+        if req.return_scores or req.return_alignment:
+            for sentence, src_ids, h in zip(seg.sentences, ids, hyps, strict=True):
+                top = h[0] if h else Hypothesis("", float("-inf"), [])
+                detail = SentenceDetail(source=sentence, translation=top.text)
+                if req.return_scores:
+                    detail.score = top.score
+                    if req.alternatives:
+                        detail.alternatives = [ScoredText(translation=a.text, score=a.score) for a in h[1:]]
+                if req.return_alignment:
+                    detail.source_tokens = translator.src_tok.id_to_piece(src_ids)
+                    detail.target_tokens = top.tokens
+                    detail.alignment = top.alignment
+                details.append(detail)
+        return text, alternatives, details
+
+
+def _shape(req: TranslateRequest, translator: Translator,
+           items: list[tuple[str, list[str], list[SentenceDetail]]]) -> TranslateResponse:
+    """LibreTranslate's response: one value for a string q, a list for a list q; optional fields as asked."""
+    single = isinstance(req.q, str)
+    texts, alternatives, details = (list(column) for column in zip(*items, strict=True))
+    detected = DetectedLanguage(language=translator.src_lang, confidence=100.0)
+    return TranslateResponse(
+        translatedText=texts[0] if single else texts,
+        alternatives=(alternatives[0] if single else alternatives) if req.alternatives else None,
+        detectedLanguage=(detected if single else [detected] * len(texts)) if req.source.lower() == "auto" else None,
+        sentences=(details[0] if single else details) if req.return_scores or req.return_alignment else None,
+    )
+
+
+async def _wait_disconnect(request: Request) -> None:
+    """Return when the client disconnects. The body has been read, so the server only reports that."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def _cancel(futures: list[asyncio.Future[list[Hypothesis]]]) -> None:
+    for future in futures:
+        future.cancel()
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,87 @@
+"""Live servers for the service tests: real uvicorn on a loopback port, and helpers to talk to them."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.app import create_app
+from service.settings import Settings
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class LiveServer:
+    """A real uvicorn server on a loopback port, run in a thread; `stop()` is uvicorn's graceful shutdown."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.app = create_app(settings)
+        self.sock = free_socket()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        config = uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=10, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def start(self, wait_ready: bool = True, timeout: float = 60.0) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                status = httpx.get(self.url + ("/ready" if wait_ready else "/health"), timeout=2).status_code
+                if status == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if not self.thread.is_alive():
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"server at {self.url} did not become ready")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.sock.close()
+
+
+@contextmanager
+def live_server(artifact: Path, wait_ready: bool = True, **overrides: object) -> Iterator[LiveServer]:
+    settings = Settings(model=str(artifact), **overrides)
+    server = LiveServer(settings).start(wait_ready)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def sample_value(metrics_text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text (0.0 when absent), e.g. `seq2seq_sentences_total`."""
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+def post_concurrently(url: str, bodies: list[dict], timeout: float = 30.0) -> list[httpx.Response]:
+    """POST every body to `url` at once, each on its own connection; responses in order."""
+    async def run() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=len(bodies))
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as c:
+            return await asyncio.gather(*(c.post(url, json=body) for body in bodies))
+
+    return asyncio.run(run())

@@ -1,0 +1,126 @@
+"""Dockerfile and docker-compose.yml agree with each other and with the repository (no Docker engine needed)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shlex
+import tomllib
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from service.app import create_app
+from service.settings import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    logical, current = [], ""
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        current += line.rstrip().removesuffix("\\") + " "
+        if not line.rstrip().endswith("\\"):
+            logical.append(current.strip())
+            current = ""
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in logical]
+
+
+def instructions(name: str) -> list[str]:
+    return [args for inst, args in dockerfile() if inst == name]
+
+
+def exec_form(args: str) -> list[str]:
+    """The JSON array of a CMD or HEALTHCHECK ... CMD instruction."""
+    return json.loads(args[args.index("[") :])
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["translate"]
+
+
+@pytest.fixture(scope="module")
+def cmd() -> list[str]:
+    (args,) = instructions("CMD")
+    return exec_form(args)
+
+
+def option(cmd: list[str], *names: str) -> str:
+    for i, arg in enumerate(cmd):
+        if arg in names:
+            return cmd[i + 1]
+    raise AssertionError(f"{names} not in {cmd}")
+
+
+def test_base_image_and_install_order() -> None:
+    assert instructions("FROM") == ["python:3.11-slim"]
+    runs = instructions("RUN")
+    torch_at = next(i for i, r in enumerate(runs) if "download.pytorch.org/whl/cpu" in r)
+    project_at = next(i for i, r in enumerate(runs) if re.search(r"pip install \.(\s|$)", r))
+    assert "torch==2.13.0" in runs[torch_at] and torch_at < project_at
+
+
+def test_copy_sources_exist_and_are_not_ignored() -> None:
+    ignored = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
+               if p.strip() and not p.startswith("#")]
+    sources = [src for args in instructions("COPY") for src in shlex.split(args)[:-1] if not src.startswith("--")]
+    for src in sources:
+        assert (ROOT / src).exists(), f"COPY {src}: not in the repository"
+        path = src.rstrip("/")
+        assert not any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path, p.removeprefix("**/")) for p in ignored), (
+            f"COPY {src}: excluded by .dockerignore")
+    # `pip install .` needs what pyproject.toml names: its readme and every package
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    copied = {src.rstrip("/") for src in sources}
+    assert project["project"].get("readme", "README.md") in copied
+    for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]:
+        assert pattern.rstrip("*") in copied
+
+
+def test_cmd_is_the_cli_serve_command(cmd: list[str]) -> None:
+    from training.cli import build_parser  # the console script `seq2seq` of pyproject.toml
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["scripts"][cmd[0]] == "training.cli:main"
+    args = build_parser().parse_args(cmd[1:])
+    assert args.command == "serve" and args.host == "0.0.0.0"
+
+
+def test_ports_agree(compose: dict, cmd: list[str]) -> None:
+    (exposed,) = instructions("EXPOSE")
+    port = option(cmd, "--port")
+    assert exposed == port
+    assert [str(p).split(":")[-1] for p in compose["ports"]] == [port]
+
+
+def test_model_path_is_in_the_mounted_folder(compose: dict, cmd: list[str]) -> None:
+    model = option(cmd, "-m", "--model")
+    targets = [v["target"] for v in compose["volumes"]]
+    assert any(model.startswith(t.rstrip("/") + "/") for t in targets), (model, targets)
+
+
+def test_healthchecks_probe_a_real_route(compose: dict, cmd: list[str]) -> None:
+    routes = set(create_app(Settings()).openapi()["paths"])
+    (docker_check,) = instructions("HEALTHCHECK")
+    for check in (compose["healthcheck"]["test"], ["CMD", *exec_form(docker_check)]):
+        assert check[0] == "CMD" and check[1] == "python"  # slim images have no curl
+        (url,) = re.findall(r"https?://[^'\" ]+", " ".join(check))
+        parsed = urlparse(url)
+        assert parsed.path == "/ready" and parsed.path in routes
+        assert str(parsed.port) == option(cmd, "--port")
+
+
+def test_compose_environment_names_settings(compose: dict) -> None:
+    assert compose["build"]["context"] == "." and (ROOT / compose["build"]["dockerfile"]).is_file()
+    fields = set(Settings.model_fields)
+    for name in compose["environment"]:
+        assert name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() in fields, name
+    grace = int(str(compose["stop_grace_period"]).rstrip("s"))
+    assert grace > Settings().timeout_graceful_shutdown_s

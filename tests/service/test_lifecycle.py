@@ -1,0 +1,130 @@
+"""Start, readiness and shutdown: loading, failed loading, graceful shutdown in a thread and on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.app import create_app
+from service.server import serve
+from service.settings import Settings
+from tests.conftest import PYTHON, ROOT, python_env
+from tests.service.live import free_socket, live_server, post_concurrently, sample_value
+
+DE_EN = {"source": "de", "target": "en"}
+
+
+def wait_for_queue(url: str, depth: int, timeout: float = 10.0) -> None:
+    """Return once `depth` sentences wait in the server's queue."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sample_value(httpx.get(url + "/metrics").text, "seq2seq_queue_depth_sentences") >= depth:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{depth} sentences never reached the queue")
+
+
+def in_background(url: str, bodies: list[dict]) -> tuple[threading.Thread, list[httpx.Response]]:
+    responses: list[httpx.Response] = []
+    thread = threading.Thread(target=lambda: responses.extend(post_concurrently(url, bodies)))
+    thread.start()
+    return thread, responses
+
+
+def test_not_ready_while_loading(artifact: Path) -> None:
+    async def probe() -> None:
+        app = create_app(Settings(model=str(artifact)))  # lifespan not started: the model is not loaded
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            assert (await c.get("/health")).status_code == 200
+            r = await c.get("/ready")
+            assert r.status_code == 503 and "still loading" in r.json()["error"] and r.headers["Retry-After"]
+            r = await c.post("/translate", json={"q": "Ein hund.", **DE_EN})
+            assert r.status_code == 503
+
+    asyncio.run(probe())
+
+
+def test_failed_load_is_reported(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a model")
+    with live_server(broken, wait_ready=False) as srv:
+        time.sleep(0.3)
+        assert httpx.get(srv.url + "/health").status_code == 200
+        r = httpx.get(srv.url + "/ready")
+        assert r.status_code == 503 and "failed to load" in r.json()["error"]
+        r = httpx.post(srv.url + "/translate", json={"q": "Ein hund.", **DE_EN})
+        assert r.status_code == 503 and "broken.pt" not in r.json()["error"]
+
+
+@pytest.fixture()
+def restore_logging() -> Iterator[None]:
+    """serve() installs its logging configuration; put the test process's back afterwards."""
+    names = ("service", "service.access", "uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = {name: (lg.handlers[:], lg.propagate, lg.level, lg.disabled)
+             for name in names for lg in [logging.getLogger(name)]}
+    yield
+    for name, (handlers, propagate, level, disabled) in saved.items():
+        lg = logging.getLogger(name)
+        lg.handlers[:], lg.propagate, lg.level, lg.disabled = handlers, propagate, level, disabled
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_serve_refuses_missing_or_broken_model(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no such model file"):
+        serve(Settings(model=str(tmp_path / "missing.pt")))
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(SystemExit, match="failed to load"):
+        serve(Settings(model=str(broken), port=0, log_level="critical"))
+
+
+def test_graceful_shutdown_finishes_requests_in_flight(artifact: Path, lines: list[str]) -> None:
+    with live_server(artifact, batch_wait_ms=500) as srv:
+        thread, responses = in_background(srv.url + "/translate", [{"q": line, **DE_EN} for line in lines[:4]])
+        wait_for_queue(srv.url, 4)
+        srv.stop()  # what SIGTERM does: stop accepting, finish what is in flight, then stop the batcher
+        thread.join(timeout=10)
+        assert not srv.thread.is_alive()
+        assert [r.status_code for r in responses] == [200] * 4
+        assert all(r.json()["translatedText"] for r in responses)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(srv.url + "/health")
+
+
+def test_python_m_service_stops_gracefully_on_sigterm(artifact: Path, lines: list[str]) -> None:
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    env = dict(python_env(), SEQ2SEQ_MODEL=str(artifact), SEQ2SEQ_BATCH_WAIT_MS="500", PYTHONPATH=ROOT)
+    proc = subprocess.Popen([PYTHON, "-m", "service", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(url + "/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        thread, responses = in_background(url + "/translate", [{"q": line, **DE_EN} for line in lines[:3]])
+        wait_for_queue(url, 3)
+        proc.send_signal(signal.SIGTERM)
+        thread.join(timeout=10)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert [r.status_code for r in responses] == [200] * 3
+    assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean shutdown
+    request_id = responses[0].headers["x-request-id"]
+    assert f"[{request_id}]" in output and "POST /translate" in output  # access log line with the request id
+    assert "Shutting down" in output and "model ready" in output
