@@ -31,6 +31,13 @@ def _bernoulli_mask(shape: List[int], p: float, like: Tensor) -> Tensor:
     return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1.0 - p) / (1.0 - p)
 
 
+def _affine(acc: Tensor, x: Tensor, w: Tensor) -> Tensor:
+    """acc + x @ w per direction: (D, N, G) + (D, N, I) @ (D, I, G); plain 2-D GEMM for one direction."""
+    if x.size(0) == 1:  # squeeze, not [0]: the backward of indexing allocates and copies every step
+        return torch.addmm(acc.squeeze(0), x.squeeze(0), w.squeeze(0)).unsqueeze(0)
+    return torch.baddbmm(acc, x, w)
+
+
 def reverse_padded(x: Tensor, lens: Tensor) -> Tensor:
     """Reverse each sequence within its true length; padding stays where it is.
 
@@ -109,7 +116,7 @@ class RecurrentLayer(nn.Module):
             D, B = x_mask.size(0), x_mask.size(1)
             x = (x.view(D, B, -1, x.size(2)) * x_mask.unsqueeze(2)).view(x.shape)
         bias = self.bias_ih + self.bias_hh if self.fold_bias else self.bias_ih
-        return torch.baddbmm(bias.unsqueeze(1), x, self.weight_ih.transpose(1, 2))
+        return _affine(bias.unsqueeze(1), x, self.weight_ih.transpose(1, 2))
 
     def _zoneout(self, prev: Tensor, new: Tensor, rate: float) -> Tensor:
         # Zoneout (Krueger et al. 2017): each unit keeps its previous value with probability `rate`;
@@ -128,7 +135,7 @@ class RecurrentLayer(nn.Module):
         _, h_mask, c_mask, w_hh_t = masks
         hh = h if h_mask is None else h * h_mask  # variational dropout on h_{t-1} (Gal & Ghahramani)
         if self.cell == "lstm":
-            gates = torch.baddbmm(gx, hh, w_hh_t)
+            gates = _affine(gx, hh, w_hh_t)
             i, f, g, o = gates.chunk(4, 2)
             i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
             if self.recurrent_dropout > 0:
@@ -140,7 +147,7 @@ class RecurrentLayer(nn.Module):
             if self.zoneout_c > 0:
                 c_new = self._zoneout(c, c_new, self.zoneout_c)
         elif self.cell == "gru":
-            gh = torch.baddbmm(self.bias_hh.unsqueeze(1), hh, w_hh_t)
+            gh = _affine(self.bias_hh.unsqueeze(1), hh, w_hh_t)
             xr, xz, xn = gx.chunk(3, 2)
             hr, hz, hn = gh.chunk(3, 2)
             r = torch.sigmoid(xr + hr)
@@ -151,7 +158,7 @@ class RecurrentLayer(nn.Module):
             h_new = torch.lerp(n, h, z)  # z ⊙ h + (1 − z) ⊙ n
             c_new = c
         else:
-            h_new = torch.tanh(torch.baddbmm(gx, hh, w_hh_t))
+            h_new = torch.tanh(_affine(gx, hh, w_hh_t))
             c_new = c
         if self.zoneout_h > 0:
             h_new = self._zoneout(h, h_new, self.zoneout_h)
