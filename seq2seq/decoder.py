@@ -76,7 +76,7 @@ class Decoder(nn.Module):
         :param tgt_in: (B, T) ids starting with BOS
         :return: logits (B, T, V)
         """
-        B, T = tgt_in.size(0), tgt_in.size(1)
+        B = tgt_in.size(0)
         emb = F.dropout(self.embed(tgt_in), self.emb_dropout, self.training)
         masks = self.sample_masks(B, emb)
         outs: List[Tensor] = []

@@ -30,8 +30,9 @@ class Search(nn.Module):
         super().__init__()
         self.model = model
 
-    def _check(self, src: Tensor, src_lens: Tensor, beam_size: int, n_best: int, max_len_a: float,
-               max_len_b: int) -> None:
+    def _check(
+        self, src: Tensor, src_lens: Tensor, beam_size: int, n_best: int, max_len_a: float, max_len_b: int
+    ) -> None:
         if src.dim() != 2 or src.size(0) == 0:
             raise ValueError("src: expected a non-empty (B, S) batch of ids")
         if src_lens.dim() != 1 or src_lens.size(0) != src.size(0):
@@ -53,16 +54,25 @@ class Search(nn.Module):
         not_eos[self.model.eos_id] = False
         return logp.masked_fill(force_eos.unsqueeze(1) & not_eos.unsqueeze(0), float("-inf"))
 
-    def forward(self, src: Tensor, src_lens: Tensor, beam_size: int = 5, n_best: int = 1,
-                max_len_a: float = 1.5, max_len_b: int = 10, length_penalty: float = 1.0) -> Result:
+    def forward(
+        self,
+        src: Tensor,
+        src_lens: Tensor,
+        beam_size: int = 5,
+        n_best: int = 1,
+        max_len_a: float = 1.5,
+        max_len_b: int = 10,
+        length_penalty: float = 1.0,
+    ) -> Result:
         if beam_size == 1:
             self._check(src, src_lens, beam_size, n_best, max_len_a, max_len_b)
             return self.greedy(src, src_lens, max_len_a, max_len_b, length_penalty)
         return self.beam(src, src_lens, beam_size, n_best, max_len_a, max_len_b, length_penalty)
 
     @torch.jit.export
-    def greedy(self, src: Tensor, src_lens: Tensor, max_len_a: float = 1.5, max_len_b: int = 10,
-               length_penalty: float = 1.0) -> Result:
+    def greedy(
+        self, src: Tensor, src_lens: Tensor, max_len_a: float = 1.5, max_len_b: int = 10, length_penalty: float = 1.0
+    ) -> Result:
         self._check(src, src_lens, 1, 1, max_len_a, max_len_b)
         model = self.model
         B = src.size(0)
@@ -92,15 +102,27 @@ class Search(nn.Module):
         return tokens.unsqueeze(1), scores.unsqueeze(1), (lengths - 1).unsqueeze(1), torch.stack(attns, 1).unsqueeze(1)
 
     @torch.jit.export
-    def beam(self, src: Tensor, src_lens: Tensor, beam_size: int = 5, n_best: int = 1, max_len_a: float = 1.5,
-             max_len_b: int = 10, length_penalty: float = 1.0) -> Result:
+    def beam(
+        self,
+        src: Tensor,
+        src_lens: Tensor,
+        beam_size: int = 5,
+        n_best: int = 1,
+        max_len_a: float = 1.5,
+        max_len_b: int = 10,
+        length_penalty: float = 1.0,
+    ) -> Result:
         self._check(src, src_lens, beam_size, n_best, max_len_a, max_len_b)
         model = self.model
         B, K, S = src.size(0), beam_size, src.size(1)
         device = src.device
         keys, values, src_mask, state = model.encode(src, src_lens)
         expand = torch.arange(B, device=device).repeat_interleave(K)
-        keys, values, src_mask = keys.index_select(0, expand), values.index_select(0, expand), src_mask.index_select(0, expand)
+        keys, values, src_mask = (
+            keys.index_select(0, expand),
+            values.index_select(0, expand),
+            src_mask.index_select(0, expand),
+        )
         state = _reorder(state, expand)
         max_lens = (src_lens.to(torch.float64) * max_len_a + max_len_b).floor().long()  # (B,)
         beam_max = max_lens.repeat_interleave(K)
@@ -159,8 +181,15 @@ class Search(nn.Module):
             state = _reorder(state, rows)
         return self._pack(fin_tok, fin_attn, fin_score, n_best, S, device)
 
-    def _pack(self, fin_tok: List[List[Tensor]], fin_attn: List[List[Tensor]], fin_score: List[List[float]],
-              n_best: int, S: int, device: torch.device) -> Result:
+    def _pack(
+        self,
+        fin_tok: List[List[Tensor]],
+        fin_attn: List[List[Tensor]],
+        fin_score: List[List[float]],
+        n_best: int,
+        S: int,
+        device: torch.device,
+    ) -> Result:
         B = len(fin_tok)
         T = 1
         for hyps in fin_tok:
@@ -171,7 +200,9 @@ class Search(nn.Module):
         lengths = torch.zeros(B, n_best, dtype=torch.long, device=device)
         attn = torch.zeros(B, n_best, T, S, device=device)
         for b in range(B):
-            ranked: List[int] = torch.tensor(fin_score[b], dtype=torch.float64).argsort(descending=True, stable=True).tolist()
+            ranked: List[int] = (
+                torch.tensor(fin_score[b], dtype=torch.float64).argsort(descending=True, stable=True).tolist()
+            )
             for n, i in enumerate(ranked[:n_best]):
                 L = fin_tok[b][i].size(0)
                 tokens[b, n, :L] = fin_tok[b][i]

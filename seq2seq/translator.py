@@ -50,8 +50,7 @@ class SearchOptions:
 class Translator:
     """Holds a loaded artifact. Thread-compatible: call `translate_ids` from one thread at a time."""
 
-    def __init__(self, module: Any, meta: dict[str, Any], src_tok: Tokenizer, tgt_tok: Tokenizer,
-                 device: str = "cpu"):
+    def __init__(self, module: Any, meta: dict[str, Any], src_tok: Tokenizer, tgt_tok: Tokenizer, device: str = "cpu"):
         self.module, self.meta, self.src_tok, self.tgt_tok = module, meta, src_tok, tgt_tok
         self.device = torch.device(device)
         self.src_lang: str = meta.get("src_lang", "src")
@@ -75,8 +74,9 @@ class Translator:
         return self.src_tok.encode(line)[: self.max_src_tokens - 1] + [EOS_ID]
 
     @torch.inference_mode()
-    def translate_ids(self, batch: list[list[int]], opts: SearchOptions,
-                      with_alignment: bool = False) -> list[list[Hypothesis]]:
+    def translate_ids(
+        self, batch: list[list[int]], opts: SearchOptions, with_alignment: bool = False
+    ) -> list[list[Hypothesis]]:
         """Decode one batch of encoded sources together (any order; padding does not change results)."""
         opts.validate()
         if not batch:
@@ -86,8 +86,13 @@ class Translator:
         for i, ids in enumerate(batch):
             src[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         tokens, scores, lengths, attn = self.module(
-            src.to(self.device), lens.to(self.device), opts.beam_size, opts.n_best,
-            float(opts.max_len_a), opts.max_len_b, float(opts.length_penalty),
+            src.to(self.device),
+            lens.to(self.device),
+            opts.beam_size,
+            opts.n_best,
+            float(opts.max_len_a),
+            opts.max_len_b,
+            float(opts.length_penalty),
         )
         tokens, scores, lengths = tokens.cpu().tolist(), scores.cpu().tolist(), lengths.cpu().tolist()
         out: list[list[Hypothesis]] = []
@@ -100,12 +105,15 @@ class Translator:
                 alignment = None
                 if with_alignment:
                     alignment = attn[b, n, : len(ids) + 1, : len(batch[b])].cpu().tolist()
-                hyps.append(Hypothesis(self.tgt_tok.decode(ids), scores[b][n], self.tgt_tok.id_to_piece(ids), alignment))
+                hyps.append(
+                    Hypothesis(self.tgt_tok.decode(ids), scores[b][n], self.tgt_tok.id_to_piece(ids), alignment)
+                )
             out.append(hyps)
         return out
 
-    def translate(self, lines: list[str], opts: SearchOptions | None = None, max_tokens: int = 4096,
-                  with_alignment: bool = False) -> list[Translation]:
+    def translate(
+        self, lines: list[str], opts: SearchOptions | None = None, max_tokens: int = 4096, with_alignment: bool = False
+    ) -> list[Translation]:
         """Translate lines in token-budget batches sorted by length; results in input order.
 
         A line that is empty (or only whitespace) translates to an empty line without decoding.

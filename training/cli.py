@@ -1,10 +1,10 @@
 """The `seq2seq` command: train, evaluate, export, translate, serve.
 
-    seq2seq train --config configs/multi30k.yaml                 # run folder runs/multi30k, resumes if present
-    seq2seq evaluate -m model.pt --data ../shared/data/multi30k --split test_2016_flickr
-    seq2seq export runs/multi30k -o model.pt
-    seq2seq translate -m model.pt < input.de > output.en
-    seq2seq serve -m model.pt --port 8000
+seq2seq train --config configs/multi30k.yaml                 # run folder runs/multi30k, resumes if present
+seq2seq evaluate -m model.pt --data ../shared/data/multi30k --split test_2016_flickr
+seq2seq export runs/multi30k -o model.pt
+seq2seq translate -m model.pt < input.de > output.en
+seq2seq serve -m model.pt --port 8000
 """
 
 from __future__ import annotations
@@ -19,8 +19,14 @@ def _train(args: argparse.Namespace) -> int:
     from training.trainer import Trainer
 
     overrides = list(args.set or [])
-    for flag, key in (("data", "data.path"), ("src", "data.src"), ("tgt", "data.tgt"), ("max_steps", "train.max_steps"),
-                      ("max_minutes", "train.max_minutes"), ("device", "train.device")):
+    for flag, key in (
+        ("data", "data.path"),
+        ("src", "data.src"),
+        ("tgt", "data.tgt"),
+        ("max_steps", "train.max_steps"),
+        ("max_minutes", "train.max_minutes"),
+        ("device", "train.device"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             overrides.append(f"{key}={value}")
@@ -64,7 +70,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seq2seq", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="seq2seq", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model on a parallel corpus")

@@ -6,7 +6,6 @@ Errors name the file and line of the offending key, and are raised before any tr
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any

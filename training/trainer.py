@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from seq2seq.model import Seq2Seq
@@ -31,7 +30,6 @@ from training.checkpoint import (
     CheckpointError,
     average_states,
     load_checkpoint,
-    model_from_checkpoint,
     save_checkpoint,
 )
 from training.config import ConfigError, ExperimentConfig, save_config
@@ -172,6 +170,9 @@ class Trainer:
         finally:
             signal.signal(signal.SIGTERM, prev_handler)
         self._save(model, opt, st, self.last_path)
+        if self.stop_requested:  # interrupted: last.pt is enough to resume; the final model comes later
+            self.metrics.close()
+            return {"final": self.last_path, "step": st["step"], "interrupted": True}
         result = self._finish(model, data, st, device)
         self.metrics.close()
         return result

@@ -40,8 +40,17 @@ def format_line(translation, n_best: int, scores: bool) -> str:
     return "\t".join(parts)
 
 
-def translate_stream(translator: Translator, source: BinaryIO, name: str, sink: TextIO, opts: SearchOptions, scores: bool,
-                     max_tokens: int, chunk_lines: int, quiet: bool) -> int:
+def translate_stream(
+    translator: Translator,
+    source: BinaryIO,
+    name: str,
+    sink: TextIO,
+    opts: SearchOptions,
+    scores: bool,
+    max_tokens: int,
+    chunk_lines: int,
+    quiet: bool,
+) -> int:
     started, done = time.time(), 0
     for chunk in read_chunks(source, name, chunk_lines):
         results = translator.translate(chunk, opts, max_tokens=max_tokens)
@@ -65,7 +74,9 @@ def translate_command(args: argparse.Namespace) -> int:
     name = args.input or "<stdin>"
     sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
-        translate_stream(translator, source, name, sink, opts, args.scores, args.max_tokens, args.chunk_lines, args.quiet)
+        translate_stream(
+            translator, source, name, sink, opts, args.scores, args.max_tokens, args.chunk_lines, args.quiet
+        )
     finally:
         if args.input:
             source.close()
