@@ -78,28 +78,39 @@ class Search(nn.Module):
         B = src.size(0)
         keys, values, src_mask, state = model.encode(src, src_lens)
         max_lens = (src_lens.to(torch.float64) * max_len_a + max_len_b).floor().long()
+        T = int(max_lens.max())
         prev = torch.full([B], model.bos_id, dtype=torch.long, device=src.device)
-        finished = torch.zeros(B, dtype=torch.bool, device=src.device)
+        tokens = torch.full([B, T], model.pad_id, dtype=torch.long, device=src.device)
+        attn = torch.zeros(B, T, src.size(1), device=src.device)
         total = torch.zeros(B, device=src.device)
         lengths = torch.zeros(B, dtype=torch.long, device=src.device)
-        toks: List[Tensor] = []
-        attns: List[Tensor] = []
-        for t in range(int(max_lens.max())):
+        active = torch.arange(B, device=src.device)  # sentences still decoding; finished ones leave the batch
+        steps = 0
+        for t in range(T):
             logp, weights, state = model.decode_step(prev, state, keys, values, src_mask)
-            best, tok = self._mask_logp(logp, t + 1 >= max_lens).max(1)
-            tok = tok.masked_fill(finished, model.pad_id)
-            total = total + best.masked_fill(finished, 0.0)
-            lengths = lengths + (~finished).long()
-            toks.append(tok)
-            attns.append(weights.masked_fill(finished.unsqueeze(1), 0.0))
-            finished = finished | (tok == model.eos_id)
-            prev = tok
-            if bool(finished.all()):
+            best, tok = self._mask_logp(logp, t + 1 >= max_lens.index_select(0, active)).max(1)
+            tokens.select(1, t).index_copy_(0, active, tok)
+            attn.select(1, t).index_copy_(0, active, weights)
+            total.index_add_(0, active, best)
+            lengths.index_add_(0, active, torch.ones_like(tok))
+            steps = t + 1
+            ended = tok == model.eos_id
+            if bool(ended.all()):
                 break
-        tokens = torch.stack(toks, 1)
+            if bool(ended.any()):
+                keep = (~ended).nonzero().squeeze(1)
+                active, tok = active.index_select(0, keep), tok.index_select(0, keep)
+                keys, values, src_mask = (
+                    keys.index_select(0, keep),
+                    values.index_select(0, keep),
+                    src_mask.index_select(0, keep),
+                )
+                state = _reorder(state, keep)
+            prev = tok
+        tokens = tokens[:, :steps]
         tokens = tokens.masked_fill(tokens == model.eos_id, model.pad_id)
         scores = total / lengths.to(total.dtype).pow(length_penalty)
-        return tokens.unsqueeze(1), scores.unsqueeze(1), (lengths - 1).unsqueeze(1), torch.stack(attns, 1).unsqueeze(1)
+        return tokens.unsqueeze(1), scores.unsqueeze(1), (lengths - 1).unsqueeze(1), attn[:, :steps].unsqueeze(1)
 
     @torch.jit.export
     def beam(
@@ -132,7 +143,6 @@ class Search(nn.Module):
         prev = torch.full([B * K], model.bos_id, dtype=torch.long, device=device)
         hist = torch.zeros(B * K, 0, dtype=torch.long, device=device)
         hist_attn = torch.zeros(B * K, 0, S, device=device)
-        done = torch.zeros(B, dtype=torch.bool, device=device)
         fin_tok: List[List[Tensor]] = []
         fin_attn: List[List[Tensor]] = []
         fin_score: List[List[float]] = []
@@ -144,38 +154,50 @@ class Search(nn.Module):
             fin_attn.append(no_attn)
             fin_score.append(no_scores)
         counts = torch.zeros(B, dtype=torch.long, device=device)
-        base = torch.arange(B, device=device).unsqueeze(1) * K
+        # Sentences still decoding (their original indices); finished ones leave the batch at once.
+        active = torch.arange(B, device=device)
         rank = torch.arange(2 * K, device=device).unsqueeze(0)
         for t in range(int(max_lens.max())):
+            Bn = active.size(0)
             logp, weights, state = model.decode_step(prev, state, keys, values, src_mask)
             logp = self._mask_logp(logp, t + 1 >= beam_max)
             V = logp.size(1)
-            cand = (scores.view(-1, 1) + logp).view(B, K * V)
+            cand = (scores.view(-1, 1) + logp).view(Bn, K * V)
             top_s, top_i = cand.topk(min(2 * K, K * V), dim=1)
             src_beam = torch.div(top_i, V, rounding_mode="floor")
             tok = top_i - src_beam * V
             is_eos = (tok == model.eos_id) & (top_s > float("-inf"))
             # Hypotheses ending in EOS among the top K are final (as in fairseq's beam search).
-            fin = is_eos[:, :K] & ~done.unsqueeze(1)
+            fin = is_eos[:, :K]
             if bool(fin.any()):
                 norm = float(t + 1) ** length_penalty
                 pairs: List[List[int]] = fin.nonzero().tolist()
                 for pair in pairs:
                     b, j = pair[0], pair[1]
                     row = b * K + int(src_beam[b, j])
-                    fin_tok[b].append(hist[row])
-                    fin_attn[b].append(torch.cat([hist_attn[row], weights[row].unsqueeze(0)], 0))
-                    fin_score[b].append(float(top_s[b, j]) / norm)
-                counts = counts + fin.long().sum(1)
+                    orig = int(active[b])
+                    fin_tok[orig].append(hist[row])
+                    fin_attn[orig].append(torch.cat([hist_attn[row], weights[row].unsqueeze(0)], 0))
+                    fin_score[orig].append(float(top_s[b, j]) / norm)
+                counts.index_add_(0, active, fin.long().sum(1))
             # A sentence is done when its best candidate ends and it has n_best hypotheses, or at max length.
-            done = done | (is_eos[:, 0] & (counts >= n_best)) | (t + 1 >= max_lens)
+            done = (is_eos[:, 0] & (counts.index_select(0, active) >= n_best)) | (
+                t + 1 >= max_lens.index_select(0, active)
+            )
             if bool(done.all()):
                 break
             # Survivors: the best K candidates that did not end.
             order = (is_eos.long() * (2 * K) + rank).argsort(dim=1)[:, :K]
             scores = top_s.gather(1, order)
-            rows = (base + src_beam.gather(1, order)).view(-1)
+            rows = (torch.arange(Bn, device=device).unsqueeze(1) * K + src_beam.gather(1, order)).view(-1)
             prev = tok.gather(1, order).view(-1)
+            if bool(done.any()):
+                keep = (~done).nonzero().squeeze(1)  # (Bk,) positions in the current batch
+                keep_rows = (keep.unsqueeze(1) * K + torch.arange(K, device=device).unsqueeze(0)).view(-1)
+                active, scores = active.index_select(0, keep), scores.index_select(0, keep)
+                rows, prev = rows.index_select(0, keep_rows), prev.index_select(0, keep_rows)
+                keys, values = keys.index_select(0, keep_rows), values.index_select(0, keep_rows)
+                src_mask, beam_max = src_mask.index_select(0, keep_rows), beam_max.index_select(0, keep_rows)
             hist = torch.cat([hist.index_select(0, rows), prev.unsqueeze(1)], 1)
             hist_attn = torch.cat([hist_attn.index_select(0, rows), weights.index_select(0, rows).unsqueeze(1)], 1)
             state = _reorder(state, rows)
