@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_MINUTES ?= 15
+DATA ?= ../shared/data/multi30k
 PORT ?= 8000
 
 .PHONY: setup demo test train-multi30k bench-rnn bench-translate bench-load lint
@@ -20,8 +21,8 @@ $(BIN)/seq2seq: pyproject.toml
 setup: $(BIN)/seq2seq
 
 demo: setup
-	$(BIN)/seq2seq train --config configs/multi30k.yaml --run-dir runs/demo --max-minutes $(DEMO_MINUTES) \
-		--set train.max_epochs=0 --export models/model.pt
+	$(BIN)/seq2seq train --config configs/multi30k.yaml --data $(DATA) --run-dir runs/demo \
+		--max-minutes $(DEMO_MINUTES) --export models/model.pt
 	@echo "serving models/model.pt on http://127.0.0.1:$(PORT) -- try:"
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/translate -H 'Content-Type: application/json' \\"
 	@echo "       -d '{\"q\": \"Ein Hund läuft über die Wiese.\", \"source\": \"de\", \"target\": \"en\"}'"
@@ -31,7 +32,8 @@ test: setup
 	$(BIN)/python -m pytest
 
 train-multi30k: setup
-	$(BIN)/seq2seq train --config configs/multi30k.yaml --run-dir runs/multi30k --export models/multi30k.pt
+	$(BIN)/seq2seq train --config configs/multi30k.yaml --data $(DATA) --run-dir runs/multi30k \
+		--export models/multi30k.pt
 
 bench-rnn: setup
 	$(BIN)/python benchmarks/rnn_speed.py
