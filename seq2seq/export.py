@@ -32,6 +32,7 @@ def save(model: Seq2Seq, path: str, src_spm: bytes, tgt_spm: bytes, meta: dict[s
     meta = {**meta, "format_version": FORMAT_VERSION}
     extra = {"meta.json": json.dumps(meta, indent=2, ensure_ascii=False), "src.spm": src_spm, "tgt.spm": tgt_spm}
     folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".export-", suffix=".pt")
     os.close(fd)
     try:
