@@ -98,3 +98,17 @@ def test_persistent_non_finite_losses_stop_the_run(corpus_dir, tmp_path, monkeyp
     with pytest.raises(FloatingPointError, match="3 non-finite losses in a row"):
         Trainer(cfg, str(tmp_path / "nan"), progress=False).run()
     assert "non-finite loss skipped" in (tmp_path / "nan" / "train.log").read_text()
+
+
+def test_learning_rate_schedules():
+    from training.trainer import lr_at
+
+    cfg = load_config(None, ["train.schedule=inverse_sqrt", "train.warmup_steps=100", "train.lr=0.001"])
+    assert lr_at(cfg, 50, 1.0) == pytest.approx(0.0005)  # linear warm-up
+    assert lr_at(cfg, 100, 1.0) == pytest.approx(0.001)  # peak
+    assert lr_at(cfg, 400, 1.0) == pytest.approx(0.0005)  # lr * sqrt(warmup / step)
+    cfg = load_config(None, ["train.schedule=plateau", "train.min_lr=1e-4"])
+    assert lr_at(cfg, 10, 0.5) == pytest.approx(0.0005)
+    assert lr_at(cfg, 10, 0.01) == pytest.approx(1e-4)  # never below the floor
+    cfg = load_config(None, ["train.schedule=constant"])
+    assert lr_at(cfg, 10_000, 0.01) == pytest.approx(0.001)
