@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,14 +123,14 @@ class Translator:
         encoded = [self.encode(line) if line.strip() else [] for line in lines]
         results = [Translation(self.src_tok.id_to_piece(ids[:-1]) + ["</s>"] if ids else []) for ids in encoded]
         order = sorted((i for i, ids in enumerate(encoded) if ids), key=lambda i: len(encoded[i]))
-        for chunk in token_batches(order, [len(ids) for ids in encoded], max_tokens):
+        for chunk in cut_batches(order, [len(ids) for ids in encoded], max_tokens):
             hyps = self.translate_ids([encoded[i] for i in chunk], opts, with_alignment)
             for i, h in zip(chunk, hyps):
                 results[i].hypotheses = h
         return results
 
 
-def token_batches(order: list[int], lengths: list[int], max_tokens: int) -> list[list[int]]:
+def cut_batches(order: list[int], lengths: Sequence[int] | Mapping[int, int], max_tokens: int) -> list[list[int]]:
     """Cut indices (already sorted by length) into batches of at most max_tokens padded tokens."""
     batches: list[list[int]] = []
     current: list[int] = []

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, field
 from typing import Any, TypeVar
 
-from seq2seq.translator import Hypothesis, SearchOptions, token_batches
+from seq2seq.translator import Hypothesis, SearchOptions, cut_batches
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class Batcher:
             groups.setdefault(job.key, []).append(job)
         for group in groups.values():
             group.sort(key=lambda j: len(j.ids))
-            for chunk in token_batches(list(range(len(group))), [len(j.ids) for j in group], self.max_tokens):
+            for chunk in cut_batches(list(range(len(group))), [len(j.ids) for j in group], self.max_tokens):
                 await self._decode([group[i] for i in chunk])
 
     async def _gather(self) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from seq2seq.tokenizer import PAD_ID
+from seq2seq.translator import cut_batches
 
 BATCHES_PER_BUCKET = 100  # a shuffled chunk of about this many batches is sorted by length, then cut
 
@@ -21,19 +22,8 @@ def _cut(
     indices: list[int], src_lens: Sequence[int], tgt_lens: Sequence[int], max_tokens: int
 ) -> list[list[int]]:
     """Cut length-sorted indices into batches of at most ``max_tokens`` padded tokens each."""
-    batches: list[list[int]] = []
-    batch: list[int] = []
-    width = 0  # longest sequence, either side, in the open batch
-    for i in indices:
-        longest = max(src_lens[i], tgt_lens[i])
-        if batch and (len(batch) + 1) * max(width, longest) > max_tokens:
-            batches.append(batch)
-            batch, width = [], 0
-        batch.append(i)
-        width = max(width, longest)
-    if batch:
-        batches.append(batch)
-    return batches
+    widths = {i: max(src_lens[i], tgt_lens[i]) for i in indices}
+    return cut_batches(indices, widths, max_tokens)
 
 
 def token_batches(

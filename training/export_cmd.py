@@ -78,10 +78,14 @@ def export_path(source: str, output: str, test_split: str | None = None, check: 
                    "length_penalty": s.length_penalty},
         "max_src_tokens": 250,
     }
-    scored = os.path.join(run_dir, "eval", f"{test_split}.json") if test_split else None
-    if scored and os.path.isfile(scored):
-        with open(scored, encoding="utf-8") as f:
-            meta["evaluation"] = json.load(f)
+    if test_split:
+        scored = os.path.join(run_dir, "eval", f"{test_split}.json")
+        evaluation = json.load(open(scored, encoding="utf-8")) if os.path.isfile(scored) else {}
+        if evaluation.get("checkpoint") != ckpt_path:  # score this very checkpoint, not an older one
+            from training.eval_cmd import evaluate_checkpoint
+
+            evaluation = evaluate_checkpoint(run_dir, ckpt_path, cfg, test_split)
+        meta["evaluation"] = evaluation
     scripted = export.script(model)
     if check > 0:
         valid = load_split(cfg.data.path, cfg.data.valid_split, cfg.data.src, cfg.data.tgt)
@@ -102,10 +106,5 @@ def export_path(source: str, output: str, test_split: str | None = None, check: 
 
 def export_run(run_dir: str, checkpoint: str | None, output: str, test_split: str | None) -> None:
     """Used by `train --export`: score the test split with the final model, then export."""
-    from training.eval_cmd import evaluate_checkpoint
-
     _, ckpt_path = resolve(checkpoint or run_dir)
-    cfg = load_config(os.path.join(run_dir, "config.yaml"))
-    if test_split:
-        evaluate_checkpoint(run_dir, ckpt_path, cfg, test_split)
     export_path(ckpt_path, output, test_split=test_split)
