@@ -388,7 +388,8 @@ class MetricsLog:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        rows = list(csv.DictReader(open(self.csv_path, encoding="utf-8")))
+        with open(self.csv_path, encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
         for split in ("train", "valid"):
             pts = [(int(r["step"]), float(r["loss"])) for r in rows if r["split"] == split and r["loss"]]
