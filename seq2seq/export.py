@@ -65,8 +65,4 @@ def load(path: str, device: str = "cpu") -> tuple[torch.jit.ScriptModule, dict[s
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: artifact format {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
     module.eval()
-    return module, meta, _as_bytes(extra["src.spm"]), _as_bytes(extra["tgt.spm"])
-
-
-def _as_bytes(value: str | bytes) -> bytes:
-    return value if isinstance(value, bytes) else value.encode("latin-1")
+    return module, meta, bytes(extra["src.spm"]), bytes(extra["tgt.spm"])
