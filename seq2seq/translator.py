@@ -64,6 +64,14 @@ class Translator:
             raise ValueError(f"meta.json: bad search defaults ({exc})") from None
 
     @classmethod
+    def from_model(cls, model: Any, src_tok: Tokenizer, tgt_tok: Tokenizer, meta: dict[str, Any]) -> Translator:
+        """An eager translator over an in-memory `Seq2Seq` (evaluation during and after training)."""
+        from seq2seq.search import Search
+
+        device = str(next(model.parameters()).device)
+        return cls(Search(model).eval(), meta, src_tok, tgt_tok, device)
+
+    @classmethod
     def load(cls, path: str, device: str = "cpu") -> Translator:
         module, meta, src_spm, tgt_spm = export.load(path, device)
         src_tok = Tokenizer(src_spm, name=f"{path}:src.spm")
@@ -82,10 +90,7 @@ class Translator:
         opts.validate()
         if not batch:
             return []
-        lens = torch.tensor([len(ids) for ids in batch], dtype=torch.long)
-        src = torch.full((len(batch), int(lens.max())), PAD_ID, dtype=torch.long)
-        for i, ids in enumerate(batch):
-            src[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        src, lens = pad_batch(batch)
         tokens, scores, lengths, attn = self.module(
             src.to(self.device),
             lens.to(self.device),
@@ -145,3 +150,12 @@ def cut_batches(order: list[int], lengths: Sequence[int] | Mapping[int, int], ma
     if current:
         batches.append(current)
     return batches
+
+
+def pad_batch(seqs: list[list[int]], pad_id: int = PAD_ID) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id sequences: ids (B, T) long, T the longest length; lens (B,) long."""
+    lens = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    ids = torch.full((len(seqs), int(lens.max()) if seqs else 0), pad_id, dtype=torch.long)
+    for b, seq in enumerate(seqs):
+        ids[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    return ids, lens

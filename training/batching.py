@@ -10,10 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-import torch
-
-from seq2seq.tokenizer import PAD_ID
-from seq2seq.translator import cut_batches
+from seq2seq.translator import cut_batches, pad_batch  # noqa: F401 (pad_batch: re-exported)
 
 BATCHES_PER_BUCKET = 100  # a shuffled chunk of about this many batches is sorted by length, then cut
 
@@ -62,15 +59,3 @@ def token_batches(
         batches += _cut(sorted(order[start : start + chunk], key=key), src_lens, tgt_lens, max_tokens)
     rng.shuffle(batches)
     return batches
-
-
-def pad_batch(seqs: list[list[int]], pad_id: int = PAD_ID) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id sequences into one tensor.
-
-    :returns: ids (B, T) long, with T the longest length; lens (B,) long
-    """
-    lens = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-    ids = torch.full((len(seqs), int(lens.max()) if seqs else 0), pad_id, dtype=torch.long)
-    for b, seq in enumerate(seqs):
-        ids[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-    return ids, lens

@@ -9,7 +9,6 @@ import sys
 import time
 from typing import Any
 
-from seq2seq.search import Search
 from seq2seq.tokenizer import Tokenizer
 from seq2seq.translator import SearchOptions, Translator
 from training.checkpoint import load_checkpoint, model_from_checkpoint
@@ -60,7 +59,7 @@ def evaluate_checkpoint(run_dir: str, ckpt_path: str, cfg: ExperimentConfig, spl
     tgt_tok = src_tok if tgt_path == src_path else Tokenizer.from_file(tgt_path)
     s = cfg.search
     meta = {"src_lang": cfg.data.src, "tgt_lang": cfg.data.tgt}
-    translator = Translator(Search(model).eval(), meta, src_tok, tgt_tok)
+    translator = Translator.from_model(model, src_tok, tgt_tok, meta)
     opts = SearchOptions(s.beam_size, 1, s.max_len_a, s.max_len_b, s.length_penalty)
     out_dir = os.path.join(run_dir, "eval")
     os.makedirs(out_dir, exist_ok=True)

@@ -11,7 +11,8 @@ import torch
 
 from seq2seq import export
 from seq2seq.search import Search
-from seq2seq.tokenizer import PAD_ID, Tokenizer
+from seq2seq.tokenizer import Tokenizer
+from seq2seq.translator import Translator, pad_batch
 from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from training.config import ExperimentConfig, load_config
 from training.corpus import load_split
@@ -47,10 +48,7 @@ def check_scripted(model: torch.nn.Module, scripted: Any, sources: list[list[int
     with torch.inference_mode():
         for start in range(0, len(sources), 32):
             chunk = sources[start : start + 32]
-            lens = torch.tensor([len(x) for x in chunk])
-            src = torch.full((len(chunk), int(lens.max())), PAD_ID, dtype=torch.long)
-            for i, ids in enumerate(chunk):
-                src[i, : len(ids)] = torch.tensor(ids)
+            src, lens = pad_batch(chunk)
             args = (src, lens, s.beam_size, 1, s.max_len_a, s.max_len_b, s.length_penalty)
             a, b = eager(*args)[0], scripted(*args)[0]
             if a.shape != b.shape:
@@ -89,7 +87,8 @@ def export_path(source: str, output: str, test_split: str | None = None, check: 
     scripted = export.script(model)
     if check > 0:
         valid = load_split(cfg.data.path, cfg.data.valid_split, cfg.data.src, cfg.data.tgt)
-        sources = [src_tok.encode(line)[:249] + [3] for line in valid.src[:check] if line.strip()]
+        encode = Translator.from_model(model, src_tok, tgt_tok, meta).encode  # what translation feeds the model
+        sources = [encode(line) for line in valid.src[:check] if line.strip()]
         bad = check_scripted(model, scripted, sources, cfg)
         if bad:
             raise RuntimeError(f"export refused: scripted and eager translations differ on {bad} of {len(sources)} "

@@ -22,7 +22,6 @@ import torch
 from tqdm import tqdm
 
 from seq2seq.model import Seq2Seq
-from seq2seq.search import Search
 from seq2seq.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 from seq2seq.translator import SearchOptions, Translator
 from training.batching import pad_batch, token_batches
@@ -277,7 +276,7 @@ class Trainer:
         meta = {"src_lang": self.cfg.data.src, "tgt_lang": self.cfg.data.tgt,
                 "search": {"beam_size": s.beam_size, "max_len_a": s.max_len_a, "max_len_b": s.max_len_b,
                            "length_penalty": s.length_penalty}}
-        return Translator(Search(model).eval(), meta, data.src_tok, data.tgt_tok, str(next(model.parameters()).device))
+        return Translator.from_model(model, data.src_tok, data.tgt_tok, meta)
 
     def evaluate_valid(self, model: Seq2Seq, data: Data, device: torch.device, beam: int) -> dict[str, float]:
         model.eval()
