@@ -94,7 +94,8 @@ def start_server(args: argparse.Namespace, log: object) -> tuple[subprocess.Pope
            "SEQ2SEQ_PORT": str(port), "SEQ2SEQ_LOG_LEVEL": "warning", "SEQ2SEQ_API_KEYS": "",
            "SEQ2SEQ_RATE_LIMIT_PER_MINUTE": "0", "SEQ2SEQ_QUEUE_MAX_SENTENCES": "100000",
            "SEQ2SEQ_REQUEST_TIMEOUT_S": "300", "SEQ2SEQ_MAX_BEAM_TIMES_NBEST": str(max(64, args.beam)),
-           "SEQ2SEQ_BATCH_WAIT_MS": str(args.batch_wait_ms), "SEQ2SEQ_BATCH_MAX_TOKENS": str(args.batch_max_tokens),
+           "SEQ2SEQ_BATCH_WAIT_MS": str(args.batch_wait_ms),
+           "SEQ2SEQ_BATCH_LINGER_MS": str(args.batch_linger_ms), "SEQ2SEQ_BATCH_MAX_TOKENS": str(args.batch_max_tokens),
            "SEQ2SEQ_TORCH_THREADS": str(args.threads)}
     proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
@@ -172,6 +173,7 @@ def main() -> None:
     parser.add_argument("--max-sentences", type=int, default=1000, help="sentences read from --data")
     parser.add_argument("--direct-calls", type=int, default=50, help="single-sentence calls for the p50 baseline")
     parser.add_argument("--batch-wait-ms", type=float, default=5.0)
+    parser.add_argument("--batch-linger-ms", type=float, default=100.0)
     parser.add_argument("--batch-max-tokens", type=int, default=4096)
     parser.add_argument("--threads", type=int, default=0,
                         help="decoder threads, server and offline alike; 0: the server's default (cores - 1)")

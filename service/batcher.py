@@ -2,8 +2,9 @@
 
 Requests put their encoded sentences into one queue and await a future per sentence. One worker task
 gathers sentences until `max_tokens` source tokens are waiting or `wait_s` has passed since the oldest
-arrived, drops those nobody waits for any more (client gone, deadline passed), groups the rest by identical
-search options, sorts each group by length, cuts it into token-budget batches and decodes each batch with
+arrived (after a batch, also until its clients are back or `linger_s` has passed: see `Batcher._gather`),
+drops those nobody waits for any more (client gone, deadline passed), groups the rest by identical search
+options, sorts each group by length, cuts it into token-budget batches and decodes each batch with
 one `translate_ids` call in a single decoding thread, so the event loop stays free. Under load the queue
 fills while a batch decodes, and the next batch forms at once: throughput approaches offline batching.
 """
@@ -65,9 +66,11 @@ class Batcher:
     """Collects sentences from concurrent requests and decodes them in batches off the event loop."""
 
     def __init__(self, decode: DecodeFn, metrics: Metrics, max_tokens: int = 4096, wait_s: float = 0.005,
-                 max_queue: int = 2048):
+                 max_queue: int = 2048, linger_s: float = 0.1):
         self.decode, self.metrics = decode, metrics
-        self.max_tokens, self.wait_s, self.max_queue = max_tokens, wait_s, max_queue
+        self.max_tokens, self.wait_s, self.max_queue, self.linger_s = max_tokens, wait_s, max_queue, linger_s
+        # after each batch: how many sentences were in flight, when it ended, how long it took to decode
+        self._in_flight, self._done_at, self._took = 0, 0.0, 0.0
         self._pending: deque[Job] = deque()
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
@@ -120,12 +123,15 @@ class Batcher:
         while True:
             await self._gather()
             jobs = self._take()
+            start = time.monotonic()
             try:
                 await self._decode_groups(jobs)
             except Exception as exc:  # a bug here must not stop the worker: every later request would hang
                 log.exception("batcher failed on %d sentences", len(jobs))
                 for job in jobs:
                     self._fail(job, exc)
+            self._done_at = time.monotonic()
+            self._took, self._in_flight = self._done_at - start, len(jobs) + self.depth
 
     async def _decode_groups(self, jobs: list[Job]) -> None:
         """Decode jobs grouped by search options, each group sorted by length and cut by the token budget."""
@@ -138,13 +144,27 @@ class Batcher:
                 await self._decode([group[i] for i in chunk])
 
     async def _gather(self) -> None:
-        """Wait until a batch is worth decoding: enough tokens, or the oldest sentence waited wait_s."""
+        """Wait until a batch is worth decoding.
+
+        A batch starts when `max_tokens` source tokens wait, or else once the oldest sentence has waited
+        `wait_s` for company and the clients of the previous batch are back. Clients that translate a text
+        sentence by sentence send their next one as soon as an answer arrives; without waiting for them the
+        batches split into two halves that take turns, each half as efficient as the whole. So after a batch
+        the next one also waits, for at most `linger_s` and at most a tenth of the previous batch's decoding
+        time, until as many sentences wait as were in flight when that batch ended (those it answered and
+        those queued meanwhile). Traffic that does not come back loses at most that tenth; a lone client loses
+        nothing, its next sentence completes the count.
+        """
         while not self._pending:
             self._wakeup.clear()
             await self._wakeup.wait()
         oldest = self._pending[0].enqueued
+        linger_until = self._done_at + min(self.linger_s, 0.1 * self._took)
         while sum(len(j.ids) for j in self._pending) < self.max_tokens:
-            remaining = oldest + self.wait_s - time.monotonic()
+            deadline = oldest + self.wait_s
+            if len(self._pending) < self._in_flight:
+                deadline = max(deadline, linger_until)
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             self._wakeup.clear()

@@ -40,7 +40,7 @@ class Runtime:
             log.info("loading model %s on %s, %d decoder threads", s.model, s.device, torch.get_num_threads())
             translator = await asyncio.to_thread(Translator.load, s.model, s.device)
             batcher = Batcher(translator.translate_ids, self.metrics, s.batch_max_tokens, s.batch_wait_ms / 1000,
-                              s.queue_max_sentences)
+                              s.queue_max_sentences, s.batch_linger_ms / 1000)
             # one decode in the decoding thread: TorchScript optimizes on its first runs
             await batcher.run_in_thread(
                 translator.translate_ids, [translator.encode(line) for line in WARM_UP_LINES], translator.defaults

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # --- batching across requests
     batch_max_tokens: int = Field(4096, ge=1, description="source tokens (padded) decoded together")
     batch_wait_ms: float = Field(5.0, ge=0, description="how long the first sentence waits for company")
+    batch_linger_ms: float = Field(
+        100.0, ge=0, description="after a batch, how long the next one waits (at most a tenth of that batch's "
+        "decoding time) for the clients it answered to send their next sentences; 0: off"
+    )
     queue_max_sentences: int = Field(2048, ge=1, description="sentences waiting; beyond it requests get 503")
     request_timeout_s: float = Field(60.0, gt=0, description="a request not done by then gets 503")
 

@@ -137,3 +137,55 @@ def test_waits_for_company_but_not_past_the_token_budget() -> None:
         assert time.monotonic() - start < 1.0  # 10 tokens reach the budget: no 5 s wait
 
     run(test, max_tokens=10, wait_s=5.0)
+
+
+class SlowDecoder(FakeDecoder):
+    """Takes `seconds` per batch, like a real decoder (its thread sleeps, so the event loop runs meanwhile)."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def __call__(self, batch: list[list[int]], opts: SearchOptions, with_alignment: bool) -> list[list[Hypothesis]]:
+        time.sleep(self.seconds)
+        return super().__call__(batch, opts, with_alignment)
+
+
+async def closed_loop(batcher: Batcher, clients: int, rounds: int) -> None:
+    """`clients` clients, each sending its next sentence a little after its answer arrives."""
+
+    async def client(i: int) -> None:
+        await asyncio.sleep(0.002 * i)  # they do not all arrive together
+        for _ in range(rounds):
+            await batcher.submit([[5, i, 3]], GREEDY, False, later())[0]
+            await asyncio.sleep(0.003 + 0.001 * (i % 4))  # network and handler time before the next one
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+
+
+def test_closed_loop_clients_share_one_batch_after_the_first_rounds() -> None:
+    # 8 clients trickling in over 16 ms with a 5 ms wait: the first batch takes those already there, the
+    # second the rest; from then on the batcher waits for the clients of the previous batch and they share
+    # full batches of 8, until the clients of the first batch finish their rounds early
+    decoder = run(lambda b, d: closed_loop(b, 8, 8), SlowDecoder(0.1), wait_s=0.005, linger_s=0.05)
+    sizes = [len(batch) for batch, _, _ in decoder.calls]
+    assert sum(sizes) == 64
+    assert sizes[2:-1] == [8] * (len(sizes) - 3), sizes
+
+
+def test_without_linger_closed_loop_batches_stay_split() -> None:
+    # the same traffic with linger off: the counterpart that shows what the waiting buys
+    decoder = run(lambda b, d: closed_loop(b, 8, 8), SlowDecoder(0.1), wait_s=0.005, linger_s=0.0)
+    sizes = [len(batch) for batch, _, _ in decoder.calls]
+    assert sum(sizes) == 64 and max(sizes[2:-1]) < 8, sizes
+
+
+def test_linger_is_a_tenth_of_the_decoding_time_when_clients_do_not_come_back() -> None:
+    async def test(batcher: Batcher, decoder: FakeDecoder) -> None:
+        await asyncio.gather(*batcher.submit([[5, 3]] * 4, GREEDY, False, later()))  # 4 in flight, 0.2 s decode
+        start = time.monotonic()
+        await batcher.submit([[6, 3]], GREEDY, False, later())[0]  # only 1 of the 4 comes back
+        waited = time.monotonic() - start - 0.2
+        assert 0.015 <= waited < 0.15, waited  # lingered min(1 s, 0.1 x 0.2 s) = 20 ms, not 1 s
+
+    run(test, SlowDecoder(0.2), wait_s=0.0, linger_s=1.0)
