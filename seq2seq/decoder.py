@@ -20,12 +20,14 @@ class Decoder(nn.Module):
     emb_dropout: Final[float]
     out_dropout: Final[float]
     dropout: Final[float]
+    feed_size: Final[int]
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         H = cfg.dec_hidden
         self.embed = nn.Embedding(cfg.tgt_vocab, cfg.emb_dim, padding_idx=cfg.pad_id)
         self.input_feeding = cfg.input_feeding
+        self.feed_size = H if cfg.input_feeding else 0
         self.emb_dropout, self.out_dropout, self.dropout = cfg.emb_dropout, cfg.out_dropout, cfg.dec_reg.dropout
         in0 = cfg.emb_dim + (H if cfg.input_feeding else 0)
         self.layers = nn.ModuleList(
@@ -41,23 +43,55 @@ class Decoder(nn.Module):
         """Per-sequence masks of every layer, drawn once per forward pass (none in eval)."""
         return [layer.sample_masks(batch, like) for layer in self.layers]
 
-    def step(self, emb: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
-             masks: List[Masks]) -> Tuple[Tensor, Tensor, State]:
+    def feed_weight(self) -> Tensor:
+        """Layer 0's W_ih columns that read s̃_{t-1}, transposed: (H, G*H); (0, G*H) without input feeding.
+
+        Taken once per forward pass and handed to every step: slicing the parameter inside the time loop
+        would make backward allocate and add a full-size gradient of W_ih at every step.
+        """
+        w = self.layers[0].weight_ih
+        return w[0, :, w.size(2) - self.feed_size:].t()
+
+    def embed_projection(self, emb: Tensor, masks: List[Masks]) -> Tensor:
+        """Layer 0's input projection of the target embeddings, biases included; (B, ..., E) → (B, ..., G*H).
+
+        Teacher forcing projects every step's embedding in one matrix product before the time loop; a step
+        then only adds the projection of s̃_{t-1} (the input-feeding half of [y_{t-1}; s̃_{t-1}]).
+        """
+        layer = self.layers[0]
+        E = emb.size(-1)
+        x = emb.reshape(emb.size(0), -1, E)  # (B, T, E)
+        x_mask = masks[0][0]
+        if x_mask is not None:  # variational dropout on x: one mask per sequence, the same at every step
+            x = x * x_mask[0, :, :E].unsqueeze(1)
+        bias = layer.bias_ih + layer.bias_hh if layer.fold_bias else layer.bias_ih
+        gx = torch.addmm(bias[0], x.reshape(-1, E), layer.weight_ih[0, :, :E].t())
+        return gx.view(list(emb.shape[:-1]) + [gx.size(1)])
+
+    def step(self, gx_emb: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
+             masks: List[Masks], w_feed: Tensor) -> Tuple[Tensor, Tensor, State]:
         """One decoding step.
 
-        :param emb: (B, E) embedding of y_{t-1}
+        :param gx_emb: (B, G*H) `embed_projection` of the embedding of y_{t-1}
+        :param w_feed: `feed_weight()`
         :return: s̃_t (B, H), attention weights (B, S), new state
         """
         h, c, feed = state
-        x = torch.cat([emb, feed], 1) if self.input_feeding else emb
+        gx = gx_emb.unsqueeze(0)
+        if self.input_feeding:
+            x_mask = masks[0][0]
+            if x_mask is not None:
+                feed = feed * x_mask[0, :, x_mask.size(2) - self.feed_size:]
+            gx = torch.addmm(gx_emb, feed, w_feed).unsqueeze(0)  # (1, B, G*H)
         hs: List[Tensor] = []
         cs: List[Tensor] = []
         h_prev, c_prev = h.unbind(0), c.unbind(0)
+        x = gx_emb  # replaced by layer 0's output before any use
         for k, layer in enumerate(self.layers):
+            m = masks[k]
             if k > 0:
                 x = F.dropout(x, self.dropout, self.training)  # Zaremba et al.: vertical connections only
-            m = masks[k]
-            gx = layer.project(x.unsqueeze(0), m[0])  # (1, B, G*H)
+                gx = layer.project(x.unsqueeze(0), m[0])  # (1, B, G*H)
             h_k, c_k = layer.step(gx, h_prev[k].unsqueeze(0), c_prev[k].unsqueeze(0), m)
             hs.append(h_k)
             cs.append(c_k)
@@ -79,8 +113,10 @@ class Decoder(nn.Module):
         B = tgt_in.size(0)
         emb = F.dropout(self.embed(tgt_in), self.emb_dropout, self.training)
         masks = self.sample_masks(B, emb)
+        gx_emb = self.embed_projection(emb, masks)  # (B, T, G*H): one matrix product for every step
+        w_feed = self.feed_weight()
         outs: List[Tensor] = []
-        for emb_t in emb.unbind(1):  # unbind: indexing's backward would allocate (B, T, E) zeros per step
-            attn_vec, _, state = self.step(emb_t, state, keys, values, src_mask, masks)
+        for gx_t in gx_emb.unbind(1):  # unbind: indexing's backward would allocate (B, T, G*H) zeros per step
+            attn_vec, _, state = self.step(gx_t, state, keys, values, src_mask, masks, w_feed)
             outs.append(attn_vec)
         return self.logits(torch.stack(outs, 1))

@@ -48,5 +48,7 @@ class Seq2Seq(nn.Module):
         """:param prev: (B,) previous token → log-probabilities (B, V), attention (B, S), new state"""
         emb = self.decoder.embed(prev)
         masks = self.decoder.sample_masks(prev.size(0), emb)
-        attn_vec, weights, state = self.decoder.step(emb, state, keys, values, src_mask, masks)
+        gx_emb = self.decoder.embed_projection(emb, masks)
+        attn_vec, weights, state = self.decoder.step(gx_emb, state, keys, values, src_mask, masks,
+                                                     self.decoder.feed_weight())
         return torch.log_softmax(self.decoder.logits(attn_vec), dim=-1), weights, state

@@ -67,6 +67,61 @@ def test_tied_embeddings_share_the_output_weights():
         tiny_config(emb_dim=8, dec_hidden=10, tie_embeddings=True)
 
 
+def reference_decoder(model, tgt_in, state, keys, values, src_mask):
+    """Teacher forcing as DESIGN §4 writes it: each step projects the whole first-layer input [y_{t-1}; s̃_{t-1}]."""
+    dec = model.decoder
+    emb = torch.nn.functional.dropout(dec.embed(tgt_in), dec.emb_dropout, dec.training)
+    masks = dec.sample_masks(tgt_in.size(0), emb)
+    h, c, feed = state
+    outs = []
+    for emb_t in emb.unbind(1):
+        x = torch.cat([emb_t, feed], 1) if dec.input_feeding else emb_t
+        hs, cs = [], []
+        for k, layer in enumerate(dec.layers):
+            if k:
+                x = torch.nn.functional.dropout(x, dec.dropout, dec.training)
+            h_k, c_k = layer.step(layer.project(x.unsqueeze(0), masks[k][0]), h[k : k + 1], c[k : k + 1], masks[k])
+            hs.append(h_k)
+            cs.append(c_k)
+            x = h_k[0]
+        h, c = torch.cat(hs), torch.cat(cs)
+        context, _ = dec.attention(x, keys, values, src_mask)
+        feed = torch.tanh(dec.concat(torch.cat([context, x], 1)))
+        outs.append(feed)
+    return dec.logits(torch.stack(outs, 1))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("input_feeding", [True, False])
+def test_split_first_layer_projection_equals_projecting_the_whole_input(cell, input_feeding):
+    # the decoder projects every target embedding before its time loop and only s̃_{t-1} in it; with
+    # variational dropout masks and weight drop on (training mode), that equals the per-step projection of
+    # [y_{t-1}; s̃_{t-1}], and so does decode_step, one step at a time, in eval
+    reg = Regularizers(dropout=0.2, variational=0.3, weight_drop=0.2)
+    model = tiny_model(cell=cell, input_feeding=input_feeding, dec_reg=reg, emb_dropout=0.1, out_dropout=0.1)
+    src, lens = random_batch(B=4, S=6)
+    tgt = torch.randint(4, 26, (4, 5))
+    model.train()
+    keys, values, src_mask, state = model.encode(src, lens)
+    torch.manual_seed(1)
+    split = model.decoder(tgt, state, keys, values, src_mask)
+    torch.manual_seed(1)
+    whole = reference_decoder(model, tgt, state, keys, values, src_mask)
+    torch.testing.assert_close(split, whole, atol=1e-5, rtol=1e-5)
+    grads = torch.autograd.grad(split.square().sum(), list(model.decoder.parameters()), allow_unused=True)
+    ref_grads = torch.autograd.grad(whole.square().sum(), list(model.decoder.parameters()), allow_unused=True)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-5)
+
+    model.eval()
+    with torch.no_grad():
+        keys, values, src_mask, state = model.encode(src, lens)
+        forced = torch.log_softmax(model.decoder(tgt, state, keys, values, src_mask), -1)
+        for t in range(tgt.size(1)):
+            logp, _, state = model.decode_step(tgt[:, t], state, keys, values, src_mask)
+            torch.testing.assert_close(logp, forced[:, t], atol=1e-5, rtol=1e-5)
+
+
 def test_input_feeding_switch_changes_the_first_layer_input():
     on, off = tiny_model(input_feeding=True), tiny_model(input_feeding=False)
     assert on.decoder.layers[0].weight_ih.size(2) == 8 + 10
