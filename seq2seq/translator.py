@@ -46,6 +46,8 @@ class SearchOptions:
             raise ValueError(f"n_best: must be between 1 and beam_size ({self.beam_size}), got {self.n_best!r}")
         if self.max_len_a < 0 or self.max_len_b < 1:
             raise ValueError("max_len_a, max_len_b: need a >= 0 and b >= 1")
+        if not 0.0 <= self.length_penalty < float("inf"):
+            raise ValueError(f"length_penalty: must be a finite number >= 0, got {self.length_penalty!r}")
 
 
 class Translator:

@@ -50,7 +50,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from training.export_cmd import export_path
 
-    export_path(args.source, args.output, test_split=args.test_split, check=args.check_sentences)
+    export_path(args.source, args.output, test_split=args.test_split, check=args.check_sentences,
+                length_penalty=args.length_penalty)
     return 0
 
 
@@ -97,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--src", help="source language (default: the model's)")
     p.add_argument("--tgt", help="target language (default: the model's)")
     p.add_argument("--beam", type=int, help="beam size (default: the model's)")
+    p.add_argument("--length-penalty", type=float, nargs="+", metavar="ALPHA",
+                   help="score / length**ALPHA (default: the model's); several values: score each, show the best")
     p.add_argument("--output", "-o", help="where to save hypotheses (default MODEL.SPLIT.hyp)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_evaluate)
@@ -106,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--test-split", default=None, help="score this split and store BLEU in the artifact")
     p.add_argument("--check-sentences", type=int, default=100, help="validation sentences checked scripted vs eager")
+    p.add_argument("--length-penalty", type=float, metavar="ALPHA",
+                   help="the artifact's default length penalty (default: the run's search.length_penalty)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("translate", help="translate lines from stdin or a file, one output line per input line")
@@ -114,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output file (default stdout)")
     p.add_argument("--beam", type=int, help="beam size (default: the model's)")
     p.add_argument("--n-best", type=int, default=1, help="hypotheses per line, tab-separated")
+    p.add_argument("--length-penalty", type=float, metavar="ALPHA", help="score / length**ALPHA (default: the model's)")
     p.add_argument("--scores", action="store_true", help="append each hypothesis' score after a tab")
     p.add_argument("--max-tokens", type=int, default=4096, help="token budget of a batch")
     p.add_argument("--chunk-lines", type=int, default=2000, help="lines read and sorted together")

@@ -125,6 +125,7 @@ class ExperimentConfig:
             (self.train.keep_best >= 1, "train.keep_best: must be at least 1"),
             (self.data.max_len >= 1 and self.data.max_ratio >= 1, "data.max_len, data.max_ratio: must be >= 1"),
             (self.search.beam_size >= 1 and self.search.valid_beam_size >= 1, "search: beam sizes must be >= 1"),
+            (0 <= self.search.length_penalty < float("inf"), "search.length_penalty: must be a finite number >= 0"),
         ]
         for ok, message in checks:
             if not ok:

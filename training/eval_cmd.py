@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from seq2seq.tokenizer import Tokenizer
@@ -28,7 +29,9 @@ def run_eval(translator: Translator, data: str, split: str, src: str, tgt: str, 
     atomic_write_text(hyp_path, "".join(h + "\n" for h in hyps))
     return {
         "split": corpus.name, "sentences": len(hyps), "beam_size": opts.beam_size,
+        "length_penalty": opts.length_penalty,
         "bleu": round(scores.bleu, 2), "chrf": round(scores.chrf, 2),
+        "bp": round(scores.bp, 4), "ratio": round(scores.ratio, 4),
         "bleu_signature": scores.bleu_text, "chrf_signature": scores.chrf_text,
         "seconds": round(seconds, 1), "sentences_per_s": round(len(hyps) / max(seconds, 1e-9), 1),
         "hypotheses": hyp_path,
@@ -39,13 +42,28 @@ def evaluate_command(args: argparse.Namespace) -> int:
     translator = Translator.load(args.model, args.device)
     opts = translator.defaults
     if args.beam:
-        opts = SearchOptions(args.beam, 1, opts.max_len_a, opts.max_len_b, opts.length_penalty)
+        opts = replace(opts, beam_size=args.beam)
     src, tgt = args.src or translator.src_lang, args.tgt or translator.tgt_lang
+    penalties = args.length_penalty or [opts.length_penalty]
     hyp_path = args.output or f"{args.model}.{args.split}.hyp"
-    result = run_eval(translator, args.data, args.split, src, tgt, opts, hyp_path)
-    print(result["bleu_signature"])
-    print(result["chrf_signature"])
-    print(json.dumps(result), file=sys.stderr)
+    results = []
+    for penalty in penalties:
+        tried = replace(opts, length_penalty=penalty)
+        tried.validate()
+        path = hyp_path if len(penalties) == 1 else f"{hyp_path}.lp{penalty:g}"
+        result = run_eval(translator, args.data, args.split, src, tgt, tried, path)
+        print(result["bleu_signature"])
+        print(result["chrf_signature"])
+        print(json.dumps(result), file=sys.stderr)
+        results.append(result)
+    if len(results) > 1:
+        print(f"{'length_penalty':>14} {'BLEU':>6} {'chrF':>6} {'BP':>6} {'ratio':>6}")
+        for r in results:
+            print(f"{r['length_penalty']:>14g} {r['bleu']:>6.2f} {r['chrf']:>6.2f} {r['bp']:>6.3f} {r['ratio']:>6.3f}")
+        best = max(results, key=lambda r: r["bleu"])
+        alpha = f"{best['length_penalty']:g}"
+        print(f"best: length_penalty {alpha} (BLEU {best['bleu']:.2f}); store it in an artifact with "
+              f"`seq2seq export RUN --length-penalty {alpha}`")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -12,7 +13,7 @@ import torch
 from seq2seq import export
 from seq2seq.search import Search
 from seq2seq.tokenizer import Tokenizer
-from seq2seq.translator import Translator, pad_batch
+from seq2seq.translator import SearchOptions, Translator, pad_batch
 from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from training.config import ExperimentConfig, load_config
 from training.corpus import load_split
@@ -58,11 +59,15 @@ def check_scripted(model: torch.nn.Module, scripted: Any, sources: list[list[int
     return bad
 
 
-def export_path(source: str, output: str, test_split: str | None = None, check: int = 100) -> dict[str, Any]:
+def export_path(source: str, output: str, test_split: str | None = None, check: int = 100,
+                length_penalty: float | None = None) -> dict[str, Any]:
     run_dir, ckpt_path = resolve(source)
     ckpt = load_checkpoint(ckpt_path)
     model = model_from_checkpoint(ckpt, ckpt_path).eval()
     cfg = load_config(os.path.join(run_dir, "config.yaml"))
+    if length_penalty is not None:
+        SearchOptions(length_penalty=length_penalty).validate()
+        cfg = replace(cfg, search=replace(cfg.search, length_penalty=length_penalty))
     src_path, tgt_path = tokenizer_paths(run_dir)
     src_tok = Tokenizer.from_file(src_path)
     tgt_tok = Tokenizer.from_file(tgt_path)
@@ -79,7 +84,9 @@ def export_path(source: str, output: str, test_split: str | None = None, check: 
     if test_split:
         scored = os.path.join(run_dir, "eval", f"{test_split}.json")
         evaluation = json.load(open(scored, encoding="utf-8")) if os.path.isfile(scored) else {}
-        if evaluation.get("checkpoint") != ckpt_path:  # score this very checkpoint, not an older one
+        searched = {k: evaluation.get(k) for k in ("checkpoint", "beam_size", "length_penalty")}
+        if searched != {"checkpoint": ckpt_path, "beam_size": s.beam_size, "length_penalty": s.length_penalty}:
+            # score this very checkpoint with these search settings, not an older result
             from training.eval_cmd import evaluate_checkpoint
 
             evaluation = evaluate_checkpoint(run_dir, ckpt_path, cfg, test_split)

@@ -68,7 +68,8 @@ def translate_stream(
 def translate_command(args: argparse.Namespace) -> int:
     translator = Translator.load(args.model, args.device)
     d = translator.defaults
-    opts = SearchOptions(args.beam or d.beam_size, args.n_best, d.max_len_a, d.max_len_b, d.length_penalty)
+    penalty = d.length_penalty if args.length_penalty is None else args.length_penalty
+    opts = SearchOptions(args.beam or d.beam_size, args.n_best, d.max_len_a, d.max_len_b, penalty)
     opts.validate()
     source = open(args.input, "rb") if args.input else sys.stdin.buffer
     name = args.input or "<stdin>"

@@ -88,3 +88,44 @@ def test_evaluate_prints_sacrebleu_signatures(artifact, corpus_dir, tmp_path):
 def test_export_refuses_a_broken_source(tmp_path):
     out = cli("export", str(tmp_path), "-o", str(tmp_path / "m.pt"))
     assert out.returncode == 2 and "no checkpoints/final.pt" in out.stderr
+
+
+def test_evaluate_sweeps_length_penalties_and_export_stores_the_chosen_one(artifact, trained_run, corpus_dir,
+                                                                           tmp_path):
+    hyp = tmp_path / "val.hyp"
+    out = cli("evaluate", "-m", artifact, "--data", corpus_dir, "--split", "val", "-o", str(hyp),
+              "--length-penalty", "0", "2")
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines() if line.split()[:1] in (["0"], ["2"])]
+    assert [row[0] for row in rows] == ["0", "2"]
+    best = max(rows, key=lambda row: float(row[1]))
+    assert f"best: length_penalty {best[0]}" in out.stdout
+    for penalty in ("0", "2"):
+        assert len((tmp_path / f"val.hyp.lp{penalty}").read_text(encoding="utf-8").splitlines()) == 40
+    # a longer-favouring penalty never shortens the output: BLEU's length ratio does not drop
+    assert float(rows[1][4]) >= float(rows[0][4])
+
+    tuned = str(tmp_path / "tuned.pt")
+    out = cli("export", trained_run, "-o", tuned, "--check-sentences", "5", "--length-penalty", "2",
+              "--test-split", "test")
+    assert out.returncode == 0, out.stderr
+    translator = Translator.load(tuned)
+    assert translator.defaults.length_penalty == 2.0
+    evaluation = translator.meta["evaluation"]
+    assert evaluation["length_penalty"] == 2.0 and evaluation["beam_size"] == 3
+
+    out = cli("export", trained_run, "-o", str(tmp_path / "bad.pt"), "--length-penalty", "-1")
+    assert out.returncode == 2 and "length_penalty" in out.stderr
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def test_translate_takes_a_length_penalty(artifact):
+    lines = b"Der hund spielt im park.\nEine katze.\n"
+    plain = run_translate(artifact, lines, "--beam", "3", "--scores")
+    favoured = run_translate(artifact, lines, "--beam", "3", "--scores", "--length-penalty", "0")
+    assert plain.returncode == 0 and favoured.returncode == 0, favoured.stderr.decode()
+    # scores are log-probability / length**alpha: with alpha 0 they are the raw sums, never above the normalized
+    for a, b in zip(plain.stdout.decode().splitlines(), favoured.stdout.decode().splitlines()):
+        assert float(b.split("\t")[1]) <= float(a.split("\t")[1]) + 1e-6
+    bad = run_translate(artifact, lines, "--length-penalty", "-0.5")
+    assert bad.returncode == 2 and "length_penalty" in bad.stderr.decode()
