@@ -30,7 +30,8 @@ V, E, HE, HD, B = 8000, 256, 256, 512, 64
 
 
 class TorchNNReference(nn.Module):
-    """The same network from torch.nn's fused LSTM (encoder, packed) and LSTMCell (decoder steps)."""
+    """The same network from torch.nn's fused LSTM (encoder, packed) and LSTMCell (decoder steps), with the same
+    dropouts: embeddings, between layers, and before the output layer, all 0.3."""
 
     def __init__(self):
         super().__init__()
@@ -42,8 +43,8 @@ class TorchNNReference(nn.Module):
         self.concat, self.out = nn.Linear(2 * HD, HD), nn.Linear(HD, V)
 
     def forward(self, src, src_lens, tgt_in):
-        packed = nn.utils.rnn.pack_padded_sequence(self.src_embed(src), src_lens, batch_first=True,
-                                                   enforce_sorted=False)
+        emb = F.dropout(self.src_embed(src), 0.3, self.training)
+        packed = nn.utils.rnn.pack_padded_sequence(emb, src_lens, batch_first=True, enforce_sorted=False)
         out, (h_n, c_n) = self.encoder(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
         values = self.combine(out)
@@ -53,7 +54,7 @@ class TorchNNReference(nn.Module):
         mask = torch.arange(src.size(1)).unsqueeze(0) < src_lens.unsqueeze(1)
         feed = values.new_zeros(Bn, HD)
         outs = []
-        for emb in self.tgt_embed(tgt_in).unbind(1):
+        for emb in F.dropout(self.tgt_embed(tgt_in), 0.3, self.training).unbind(1):
             x = torch.cat([emb, feed], 1)
             for k, cell in enumerate(self.cells):
                 h[k], c[k] = cell(F.dropout(x, 0.3, self.training) if k else x, (h[k], c[k]))
