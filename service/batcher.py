@@ -54,6 +54,7 @@ class Job:
     with_alignment: bool
     future: asyncio.Future[list[Hypothesis]]
     deadline: float  # time.monotonic() after which nobody wants the result
+    request: int  # which submit() call it came from
     enqueued: float = field(default_factory=time.monotonic)
 
     @property
@@ -69,8 +70,9 @@ class Batcher:
                  max_queue: int = 2048, linger_s: float = 0.1):
         self.decode, self.metrics = decode, metrics
         self.max_tokens, self.wait_s, self.max_queue, self.linger_s = max_tokens, wait_s, max_queue, linger_s
-        # after each batch: how many sentences were in flight, when it ended, how long it took to decode
+        # after each batch: how many requests were in flight, when it ended, how long it took to decode
         self._in_flight, self._done_at, self._took = 0, 0.0, 0.0
+        self._requests = 0
         self._pending: deque[Job] = deque()
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
@@ -102,7 +104,8 @@ class Batcher:
             retry = max(1, round((self.depth + len(sentences)) / self._decode_rate))
             raise QueueFullError(self.depth, self.max_queue, retry)
         loop = asyncio.get_running_loop()
-        jobs = [Job(ids, opts, with_alignment, loop.create_future(), deadline) for ids in sentences]
+        self._requests += 1
+        jobs = [Job(ids, opts, with_alignment, loop.create_future(), deadline, self._requests) for ids in sentences]
         self._pending.extend(jobs)
         self.metrics.queue_depth.set(self.depth)
         self._wakeup.set()
@@ -131,7 +134,8 @@ class Batcher:
                 for job in jobs:
                     self._fail(job, exc)
             self._done_at = time.monotonic()
-            self._took, self._in_flight = self._done_at - start, len(jobs) + self.depth
+            self._took = self._done_at - start
+            self._in_flight = len({job.request for job in jobs} | {job.request for job in self._pending})
 
     async def _decode_groups(self, jobs: list[Job]) -> None:
         """Decode jobs grouped by search options, each group sorted by length and cut by the token budget."""
@@ -149,11 +153,12 @@ class Batcher:
         A batch starts when `max_tokens` source tokens wait, or else once the oldest sentence has waited
         `wait_s` for company and the clients of the previous batch are back. Clients that translate a text
         sentence by sentence send their next one as soon as an answer arrives; without waiting for them the
-        batches split into two halves that take turns, each half as efficient as the whole. So after a batch
-        the next one also waits, for at most `linger_s` and at most a tenth of the previous batch's decoding
-        time, until as many sentences wait as were in flight when that batch ended (those it answered and
-        those queued meanwhile). Traffic that does not come back loses at most that tenth; a lone client loses
-        nothing, its next sentence completes the count.
+        batches split into two halves that take turns, and a half decodes less efficiently than the whole.
+        So after a batch the next one also waits, for at most `linger_s` and at most a tenth of the previous
+        batch's decoding time, until requests wait from as many clients as were in flight when that batch
+        ended (those it answered and those queued meanwhile; a request counts once, however many of its
+        sentences remain). Traffic that does not come back loses at most that tenth; a lone client loses
+        nothing, its next request completes the count.
         """
         while not self._pending:
             self._wakeup.clear()
@@ -162,7 +167,7 @@ class Batcher:
         linger_until = self._done_at + min(self.linger_s, 0.1 * self._took)
         while sum(len(j.ids) for j in self._pending) < self.max_tokens:
             deadline = oldest + self.wait_s
-            if len(self._pending) < self._in_flight:
+            if len({job.request for job in self._pending}) < self._in_flight:
                 deadline = max(deadline, linger_until)
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -29,7 +29,7 @@ def run_eval(translator: Translator, data: str, split: str, src: str, tgt: str, 
     atomic_write_text(hyp_path, "".join(h + "\n" for h in hyps))
     return {
         "split": corpus.name, "sentences": len(hyps), "beam_size": opts.beam_size,
-        "length_penalty": opts.length_penalty,
+        "length_penalty": opts.length_penalty, "max_len_a": opts.max_len_a, "max_len_b": opts.max_len_b,
         "bleu": round(scores.bleu, 2), "chrf": round(scores.chrf, 2),
         "bp": round(scores.bp, 4), "ratio": round(scores.ratio, 4),
         "bleu_signature": scores.bleu_text, "chrf_signature": scores.chrf_text,
@@ -45,11 +45,12 @@ def evaluate_command(args: argparse.Namespace) -> int:
         opts = replace(opts, beam_size=args.beam)
     src, tgt = args.src or translator.src_lang, args.tgt or translator.tgt_lang
     penalties = args.length_penalty or [opts.length_penalty]
+    for penalty in penalties:  # every value checked before any is scored
+        replace(opts, length_penalty=penalty).validate()
     hyp_path = args.output or f"{args.model}.{args.split}.hyp"
     results = []
     for penalty in penalties:
         tried = replace(opts, length_penalty=penalty)
-        tried.validate()
         path = hyp_path if len(penalties) == 1 else f"{hyp_path}.lp{penalty:g}"
         result = run_eval(translator, args.data, args.split, src, tgt, tried, path)
         print(result["bleu_signature"])
@@ -71,7 +72,8 @@ def evaluate_checkpoint(run_dir: str, ckpt_path: str, cfg: ExperimentConfig, spl
     """Score a checkpoint of a run on a split; results in RUN/eval/SPLIT.json and .hyp."""
     from training.export_cmd import tokenizer_paths
 
-    model = model_from_checkpoint(load_checkpoint(ckpt_path), ckpt_path).eval()
+    ckpt = load_checkpoint(ckpt_path)
+    model = model_from_checkpoint(ckpt, ckpt_path).eval()
     src_path, tgt_path = tokenizer_paths(run_dir)
     src_tok = Tokenizer.from_file(src_path)
     tgt_tok = src_tok if tgt_path == src_path else Tokenizer.from_file(tgt_path)
@@ -83,7 +85,7 @@ def evaluate_checkpoint(run_dir: str, ckpt_path: str, cfg: ExperimentConfig, spl
     os.makedirs(out_dir, exist_ok=True)
     result = run_eval(translator, cfg.data.path, split, cfg.data.src, cfg.data.tgt, opts,
                       os.path.join(out_dir, f"{split}.hyp"))
-    result["checkpoint"] = ckpt_path
+    result["checkpoint"], result["step"] = ckpt_path, ckpt["step"]
     atomic_write_text(os.path.join(out_dir, f"{split}.json"), json.dumps(result, indent=2))
     print(result["bleu_signature"], file=sys.stderr)
     print(result["chrf_signature"], file=sys.stderr)

@@ -84,9 +84,10 @@ def export_path(source: str, output: str, test_split: str | None = None, check: 
     if test_split:
         scored = os.path.join(run_dir, "eval", f"{test_split}.json")
         evaluation = json.load(open(scored, encoding="utf-8")) if os.path.isfile(scored) else {}
-        searched = {k: evaluation.get(k) for k in ("checkpoint", "beam_size", "length_penalty")}
-        if searched != {"checkpoint": ckpt_path, "beam_size": s.beam_size, "length_penalty": s.length_penalty}:
-            # score this very checkpoint with these search settings, not an older result
+        wanted = {"checkpoint": ckpt_path, "step": ckpt["step"], "beam_size": s.beam_size,
+                  "length_penalty": s.length_penalty, "max_len_a": s.max_len_a, "max_len_b": s.max_len_b}
+        if {k: evaluation.get(k) for k in wanted} != wanted:
+            # score this very checkpoint (a resumed run rewrites final.pt) with these search settings
             from training.eval_cmd import evaluate_checkpoint
 
             evaluation = evaluate_checkpoint(run_dir, ckpt_path, cfg, test_split)

@@ -145,9 +145,12 @@ class SlowDecoder(FakeDecoder):
     def __init__(self, seconds: float):
         super().__init__()
         self.seconds = seconds
+        self.spans: list[tuple[float, float]] = []  # (start, end) of every call, time.monotonic()
 
     def __call__(self, batch: list[list[int]], opts: SearchOptions, with_alignment: bool) -> list[list[Hypothesis]]:
+        start = time.monotonic()
         time.sleep(self.seconds)
+        self.spans.append((start, time.monotonic()))
         return super().__call__(batch, opts, with_alignment)
 
 
@@ -164,28 +167,42 @@ async def closed_loop(batcher: Batcher, clients: int, rounds: int) -> None:
 
 
 def test_closed_loop_clients_share_one_batch_after_the_first_rounds() -> None:
-    # 8 clients trickling in over 16 ms with a 5 ms wait: the first batch takes those already there, the
-    # second the rest; from then on the batcher waits for the clients of the previous batch and they share
-    # full batches of 8, until the clients of the first batch finish their rounds early
-    decoder = run(lambda b, d: closed_loop(b, 8, 8), SlowDecoder(0.1), wait_s=0.005, linger_s=0.05)
+    # 8 clients trickling in over 16 ms with a 5 ms wait: the first batch takes those already there; from then
+    # on the batcher waits (up to 50 ms: a tenth of the 0.5 s decode) for the clients of the previous batch and
+    # they share full batches of 8, until the clients of the first batch finish their rounds early
+    decoder = run(lambda b, d: closed_loop(b, 8, 6), SlowDecoder(0.5), wait_s=0.005, linger_s=0.2)
     sizes = [len(batch) for batch, _, _ in decoder.calls]
-    assert sum(sizes) == 64
+    assert sum(sizes) == 48
     assert sizes[2:-1] == [8] * (len(sizes) - 3), sizes
 
 
 def test_without_linger_closed_loop_batches_stay_split() -> None:
     # the same traffic with linger off: the counterpart that shows what the waiting buys
-    decoder = run(lambda b, d: closed_loop(b, 8, 8), SlowDecoder(0.1), wait_s=0.005, linger_s=0.0)
+    decoder = run(lambda b, d: closed_loop(b, 8, 6), SlowDecoder(0.5), wait_s=0.005, linger_s=0.0)
     sizes = [len(batch) for batch, _, _ in decoder.calls]
-    assert sum(sizes) == 64 and max(sizes[2:-1]) < 8, sizes
+    assert sum(sizes) == 48 and max(sizes[2:-1]) < 8, sizes
 
 
 def test_linger_is_a_tenth_of_the_decoding_time_when_clients_do_not_come_back() -> None:
     async def test(batcher: Batcher, decoder: FakeDecoder) -> None:
-        await asyncio.gather(*batcher.submit([[5, 3]] * 4, GREEDY, False, later()))  # 4 in flight, 0.2 s decode
+        futures = [f for n in (1, 2, 3, 4) for f in batcher.submit([[5, 3]] * n, GREEDY, False, later())]
+        await asyncio.gather(*futures)  # four requests in flight, decoded together in 0.5 s
         start = time.monotonic()
         await batcher.submit([[6, 3]], GREEDY, False, later())[0]  # only 1 of the 4 comes back
-        waited = time.monotonic() - start - 0.2
-        assert 0.015 <= waited < 0.15, waited  # lingered min(1 s, 0.1 x 0.2 s) = 20 ms, not 1 s
+        waited = time.monotonic() - start - 0.5
+        assert 0.03 <= waited < 0.3, waited  # lingered min(1 s, 0.1 x 0.5 s) = 50 ms, not 1 s
 
-    run(test, SlowDecoder(0.2), wait_s=0.0, linger_s=1.0)
+    run(test, SlowDecoder(0.5), wait_s=0.0, linger_s=1.0)
+
+
+def test_the_rest_of_a_large_request_does_not_linger() -> None:
+    # one request of 6 sentences over a 4-sentence budget: its second batch is the same request, in flight,
+    # so it starts at once instead of waiting for five more clients
+    async def test(batcher: Batcher, decoder: FakeDecoder) -> None:
+        await asyncio.gather(*batcher.submit([[5, 3]] * 6, GREEDY, False, later()))
+
+    decoder = SlowDecoder(0.5)
+    run(test, decoder, max_tokens=8, wait_s=0.0, linger_s=1.0)
+    assert [len(batch) for batch, _, _ in decoder.calls] == [4, 2]
+    (_, first_end), (second_start, _) = decoder.spans
+    assert second_start - first_end < 0.025  # a linger would be 50 ms (a tenth of the 0.5 s decode)
