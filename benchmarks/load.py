@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import math
 import os
 import signal
 import socket
@@ -58,7 +59,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def server_counters(url: str) -> dict[str, float]:
@@ -77,6 +78,14 @@ def server_counters(url: str) -> dict[str, float]:
                 if key in ("sum", "count"):
                     values["request_" + key] = sample.value
     return values
+
+
+def fits(translator: Translator, sentence: str) -> bool:
+    try:
+        translator.encode(sentence, cut=False)
+        return True
+    except ValueError:
+        return False
 
 
 def read_sentences(path: Path, limit: int) -> list[str]:
@@ -183,7 +192,7 @@ def main() -> None:
     translator = Translator.load(str(args.model))
     # the server refuses sentences longer than the model takes (Translator.translate would cut them): skip them
     read = read_sentences(args.data, args.max_sentences)
-    sentences = [s for s in read if len(translator.src_tok.encode(s)) < translator.max_src_tokens]
+    sentences = [s for s in read if fits(translator, s)]
     if not sentences:
         raise SystemExit(f"no sentence of {args.data} fits the model's {translator.max_src_tokens} source tokens")
     levels = [Level(int(n)) for n in args.levels.split(",")]

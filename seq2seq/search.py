@@ -64,8 +64,7 @@ class Search(nn.Module):
         max_len_b: int = 10,
         length_penalty: float = 1.0,
     ) -> Result:
-        if beam_size == 1:
-            self._check(src, src_lens, beam_size, n_best, max_len_a, max_len_b)
+        if beam_size == 1 and n_best == 1:  # any other n_best is refused by beam's check
             return self.greedy(src, src_lens, max_len_a, max_len_b, length_penalty)
         return self.beam(src, src_lens, beam_size, n_best, max_len_a, max_len_b, length_penalty)
 

@@ -80,9 +80,15 @@ class Translator:
         tgt_tok = src_tok if tgt_spm == src_spm else Tokenizer(tgt_spm, name=f"{path}:tgt.spm")
         return cls(module, meta, src_tok, tgt_tok, device)
 
-    def encode(self, line: str) -> list[int]:
-        """Source ids with EOS, cut to the longest source the model accepts."""
-        return self.src_tok.encode(line)[: self.max_src_tokens - 1] + [EOS_ID]
+    def encode(self, line: str, cut: bool = True) -> list[int]:
+        """Source ids with EOS; a line longer than the model accepts is cut to fit, or with cut=False refused.
+
+        :raises ValueError: cut=False and the line has max_src_tokens subwords or more
+        """
+        ids = self.src_tok.encode(line)
+        if not cut and len(ids) >= self.max_src_tokens:
+            raise ValueError(f"a sentence is longer than the model accepts ({self.max_src_tokens - 1} subwords)")
+        return ids[: self.max_src_tokens - 1] + [EOS_ID]
 
     @torch.inference_mode()
     def translate_ids(

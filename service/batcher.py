@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from seq2seq.translator import Hypothesis, SearchOptions, cut_batches
@@ -60,7 +60,7 @@ class Job:
     @property
     def key(self) -> tuple[Any, ...]:
         """Sentences with equal keys can share one decode call."""
-        return (*astuple(self.opts), self.with_alignment)
+        return (self.opts, self.with_alignment)  # SearchOptions is frozen: hashable
 
 
 class Batcher:
@@ -74,6 +74,8 @@ class Batcher:
         self._in_flight, self._done_at, self._took = 0, 0.0, 0.0
         self._requests = 0
         self._pending: deque[Job] = deque()
+        self._pending_tokens = 0  # source tokens of the pending sentences
+        self._pending_requests: Counter[int] = Counter()  # request -> its pending sentences
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
         self._task: asyncio.Task[None] | None = None
@@ -107,6 +109,8 @@ class Batcher:
         self._requests += 1
         jobs = [Job(ids, opts, with_alignment, loop.create_future(), deadline, self._requests) for ids in sentences]
         self._pending.extend(jobs)
+        self._pending_tokens += sum(len(ids) for ids in sentences)
+        self._pending_requests[self._requests] = len(jobs)
         self.metrics.queue_depth.set(self.depth)
         self._wakeup.set()
         return [job.future for job in jobs]
@@ -118,7 +122,7 @@ class Batcher:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         while self._pending:
-            self._fail(self._pending.popleft(), ShuttingDownError("server is shutting down"))
+            self._fail(self._pop(), ShuttingDownError("server is shutting down"))
         self.metrics.queue_depth.set(0)
         await asyncio.to_thread(self._executor.shutdown, wait=True)
 
@@ -135,7 +139,7 @@ class Batcher:
                     self._fail(job, exc)
             self._done_at = time.monotonic()
             self._took = self._done_at - start
-            self._in_flight = len({job.request for job in jobs} | {job.request for job in self._pending})
+            self._in_flight = len({job.request for job in jobs} | self._pending_requests.keys())
 
     async def _decode_groups(self, jobs: list[Job]) -> None:
         """Decode jobs grouped by search options, each group sorted by length and cut by the token budget."""
@@ -165,9 +169,9 @@ class Batcher:
             await self._wakeup.wait()
         oldest = self._pending[0].enqueued
         linger_until = self._done_at + min(self.linger_s, 0.1 * self._took)
-        while sum(len(j.ids) for j in self._pending) < self.max_tokens:
+        while self._pending_tokens < self.max_tokens:
             deadline = oldest + self.wait_s
-            if len({job.request for job in self._pending}) < self._in_flight:
+            if len(self._pending_requests) < self._in_flight:
                 deadline = max(deadline, linger_until)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -185,17 +189,26 @@ class Batcher:
         while self._pending:
             job = self._pending[0]
             if self._is_dead(job):
-                self._pending.popleft()
+                self._pop()
                 continue
             if taken and tokens + len(job.ids) > self.max_tokens:
                 break
-            taken.append(self._pending.popleft())
+            taken.append(self._pop())
             tokens += len(job.ids)
         self.metrics.queue_depth.set(self.depth)
         now = time.monotonic()
         for job in taken:
             self.metrics.queue_wait_seconds.observe(now - job.enqueued)
         return taken
+
+    def _pop(self) -> Job:
+        """Take the oldest pending sentence off the queue, keeping the queue's totals."""
+        job = self._pending.popleft()
+        self._pending_tokens -= len(job.ids)
+        self._pending_requests[job.request] -= 1
+        if not self._pending_requests[job.request]:
+            del self._pending_requests[job.request]
+        return job
 
     def _is_dead(self, job: Job) -> bool:
         """True (and the job settled) when nobody waits for the result: cancelled or past its deadline."""

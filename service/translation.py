@@ -102,20 +102,14 @@ class TranslateHandler:
         if beam * n_best > s.max_beam_times_nbest:
             raise ApiError(400, f"beam_size x (alternatives + 1) = {beam * n_best} exceeds the limit of "
                                 f"{s.max_beam_times_nbest}")
-        opts = replace(translator.defaults, beam_size=beam, n_best=n_best)
-        try:
-            opts.validate()
-        except ValueError as exc:
-            raise ApiError(400, str(exc)) from None
-        return opts
+        return replace(translator.defaults, beam_size=beam, n_best=n_best)  # the checks above are validate()'s
 
     @staticmethod
     def _encode(translator: Translator, sentence: str) -> list[int]:
-        ids = translator.encode(sentence)
-        if len(translator.src_tok.encode(sentence)) >= len(ids):  # encode() cut it to fit the model
-            raise ApiError(413, f"Invalid request: a sentence is longer than the model accepts "
-                                f"({translator.max_src_tokens - 1} subwords): {sentence[:60]!r}...")
-        return ids
+        try:
+            return translator.encode(sentence, cut=False)
+        except ValueError as exc:
+            raise ApiError(413, f"Invalid request: {exc}: {sentence[:60]!r}...") from None
 
     async def _decode(self, batcher: Batcher, request: Request, ids: list[list[int]], opts: SearchOptions,
                       with_alignment: bool) -> list[list[Hypothesis]]:
@@ -123,39 +117,36 @@ class TranslateHandler:
         if not ids:
             return []
         timeout = self.settings.request_timeout_s
+        overloaded = ApiError(503, f"not translated within {timeout:g} s; the server is overloaded",
+                              {"Retry-After": "5"})
+        futures: list[asyncio.Future[list[Hypothesis]]] = []
+        client_gone: asyncio.Future[None] | None = None
         try:
             futures = batcher.submit(ids, opts, with_alignment, time.monotonic() + timeout)
+            results = asyncio.gather(*futures)
+            client_gone = asyncio.ensure_future(_wait_disconnect(request))
+            done, _ = await asyncio.wait({results, client_gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if results in done:
+                return results.result()
+            results.cancel()
         except QueueFullError as exc:
             self.metrics.rejected.labels("queue_full").inc()
             raise ApiError(503, str(exc), {"Retry-After": str(exc.retry_after_s)}) from None
         except ShuttingDownError as exc:
             raise ApiError(503, str(exc), {"Retry-After": "1"}) from None
-        results = asyncio.gather(*futures)
-        client_gone = asyncio.ensure_future(_wait_disconnect(request))
-        try:
-            done, _ = await asyncio.wait({results, client_gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:  # the server gave up on us (graceful shutdown timed out)
-            _cancel(futures)
-            raise
+        except DeadlineExceededError:
+            raise overloaded from None
         finally:
-            client_gone.cancel()
-        if results in done:
-            try:
-                return results.result()
-            except DeadlineExceededError:
-                raise ApiError(503, f"not translated within {timeout:g} s; the server is overloaded",
-                               {"Retry-After": "5"}) from None
-            except ShuttingDownError as exc:
-                raise ApiError(503, str(exc), {"Retry-After": "1"}) from None
-            finally:
-                _cancel(futures)  # after a failure, the request's other sentences need not be decoded
-        _cancel(futures)  # the batcher drops cancelled sentences instead of decoding them
-        results.cancel()
+            # on every way out (a failure, the client gone, the deadline, the server giving up on us) the
+            # request's sentences still queued are cancelled, and the batcher drops them instead of decoding
+            if client_gone is not None:
+                client_gone.cancel()
+            _cancel(futures)
         if client_gone in done:
             self.metrics.rejected.labels("client_gone").inc()
             raise ApiError(CLIENT_CLOSED, "client closed the request")
         self.metrics.rejected.labels("timeout").inc()
-        raise ApiError(503, f"not translated within {timeout:g} s; the server is overloaded", {"Retry-After": "5"})
+        raise overloaded
 
     def _item(self, req: TranslateRequest, translator: Translator, seg: Segmented, ids: list[list[int]],
               hyps: list[list[Hypothesis]]) -> tuple[str, list[str], list[SentenceDetail]]:

@@ -51,5 +51,17 @@ def python_env() -> dict[str, str]:
 
 PYTHON = sys.executable
 
+
+def modules_loaded_by(imports: str, watched: tuple[str, ...]) -> list[str]:
+    """Which of `watched` a fresh interpreter has loaded after `import {imports}` (dependency-direction tests)."""
+    import json
+    import subprocess
+
+    code = f"import json, sys; import {imports}; print(json.dumps(sorted(m for m in {watched!r} if m in sys.modules)))"
+    env = dict(python_env(), PYTHONPATH=ROOT)
+    out = subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
 # One thread per test process: the machine has two cores and long runs may share it.
 torch.set_num_threads(1)

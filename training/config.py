@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from seq2seq.config import ModelConfig, Regularizers
+from seq2seq.translator import SearchOptions
 
 
 class ConfigError(ValueError):
@@ -92,6 +93,10 @@ class SearchConfig:
     max_len_b: int = 10
     length_penalty: float = 1.0
     valid_beam_size: int = 1
+
+    def options(self, beam_size: int | None = None) -> SearchOptions:
+        """These settings as the translator takes them (one best), with `beam_size` if given."""
+        return SearchOptions(beam_size or self.beam_size, 1, self.max_len_a, self.max_len_b, self.length_penalty)
 
 
 @dataclass

@@ -80,7 +80,7 @@ def evaluate_checkpoint(run_dir: str, ckpt_path: str, cfg: ExperimentConfig, spl
     s = cfg.search
     meta = {"src_lang": cfg.data.src, "tgt_lang": cfg.data.tgt}
     translator = Translator.from_model(model, src_tok, tgt_tok, meta)
-    opts = SearchOptions(s.beam_size, 1, s.max_len_a, s.max_len_b, s.length_penalty)
+    opts = s.options()
     out_dir = os.path.join(run_dir, "eval")
     os.makedirs(out_dir, exist_ok=True)
     result = run_eval(translator, cfg.data.path, split, cfg.data.src, cfg.data.tgt, opts,

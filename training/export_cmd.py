@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import torch
@@ -13,7 +13,7 @@ import torch
 from seq2seq import export
 from seq2seq.search import Search
 from seq2seq.tokenizer import Tokenizer
-from seq2seq.translator import SearchOptions, Translator, pad_batch
+from seq2seq.translator import Translator, pad_batch
 from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from training.config import ExperimentConfig, load_config
 from training.corpus import load_split
@@ -66,7 +66,7 @@ def export_path(source: str, output: str, test_split: str | None = None, check: 
     model = model_from_checkpoint(ckpt, ckpt_path).eval()
     cfg = load_config(os.path.join(run_dir, "config.yaml"))
     if length_penalty is not None:
-        SearchOptions(length_penalty=length_penalty).validate()
+        replace(cfg.search.options(), length_penalty=length_penalty).validate()
         cfg = replace(cfg, search=replace(cfg.search, length_penalty=length_penalty))
     src_path, tgt_path = tokenizer_paths(run_dir)
     src_tok = Tokenizer.from_file(src_path)
@@ -77,13 +77,15 @@ def export_path(source: str, output: str, test_split: str | None = None, check: 
     meta: dict[str, Any] = {
         "src_lang": cfg.data.src, "tgt_lang": cfg.data.tgt, "model_config": ckpt["model_config"],
         "training_data": cfg.data.path, "train_split": cfg.data.train_split, "step": ckpt["step"],
-        "search": {"beam_size": s.beam_size, "max_len_a": s.max_len_a, "max_len_b": s.max_len_b,
-                   "length_penalty": s.length_penalty},
+        "search": asdict(s.options()),
         "max_src_tokens": 250,
     }
     if test_split:
         scored = os.path.join(run_dir, "eval", f"{test_split}.json")
-        evaluation = json.load(open(scored, encoding="utf-8")) if os.path.isfile(scored) else {}
+        evaluation = {}
+        if os.path.isfile(scored):
+            with open(scored, encoding="utf-8") as f:
+                evaluation = json.load(f)
         wanted = {"checkpoint": ckpt_path, "step": ckpt["step"], "beam_size": s.beam_size,
                   "length_penalty": s.length_penalty, "max_len_a": s.max_len_a, "max_len_b": s.max_len_b}
         if {k: evaluation.get(k) for k in wanted} != wanted:

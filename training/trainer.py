@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from seq2seq.model import Seq2Seq
 from seq2seq.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
-from seq2seq.translator import SearchOptions, Translator
+from seq2seq.translator import Translator
 from training.batching import pad_batch, token_batches
 from training.checkpoint import (
     CheckpointError,
@@ -274,8 +274,7 @@ class Trainer:
     def translator(self, model: Seq2Seq, data: Data) -> Translator:
         s = self.cfg.search
         meta = {"src_lang": self.cfg.data.src, "tgt_lang": self.cfg.data.tgt,
-                "search": {"beam_size": s.beam_size, "max_len_a": s.max_len_a, "max_len_b": s.max_len_b,
-                           "length_penalty": s.length_penalty}}
+                "search": asdict(s.options())}
         return Translator.from_model(model, data.src_tok, data.tgt_tok, meta)
 
     def evaluate_valid(self, model: Seq2Seq, data: Data, device: torch.device, beam: int) -> dict[str, float]:
@@ -290,7 +289,7 @@ class Trainer:
                 nll_sum += float(nll)
                 total += ntok
         s = self.cfg.search
-        opts = SearchOptions(beam, 1, s.max_len_a, s.max_len_b, s.length_penalty)
+        opts = s.options(beam)
         hyps = [tr.text for tr in self.translator(model, data).translate(data.valid.src, opts, max_tokens=2048)]
         scores = score(hyps, data.valid.tgt)
         return {"loss": nll_sum / total, "ppl": math.exp(nll_sum / total), "bleu": scores.bleu, "chrf": scores.chrf}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from typing import BinaryIO, Iterator, TextIO
 
 from seq2seq.translator import SearchOptions, Translator
@@ -68,8 +69,9 @@ def translate_stream(
 def translate_command(args: argparse.Namespace) -> int:
     translator = Translator.load(args.model, args.device)
     d = translator.defaults
-    penalty = d.length_penalty if args.length_penalty is None else args.length_penalty
-    opts = SearchOptions(args.beam or d.beam_size, args.n_best, d.max_len_a, d.max_len_b, penalty)
+    opts = replace(d, beam_size=args.beam or d.beam_size, n_best=args.n_best)
+    if args.length_penalty is not None:
+        opts = replace(opts, length_penalty=args.length_penalty)
     opts.validate()
     source = open(args.input, "rb") if args.input else sys.stdin.buffer
     name = args.input or "<stdin>"
