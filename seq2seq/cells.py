@@ -26,6 +26,17 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 Masks = Tuple[Optional[Tensor], Optional[Tensor], Optional[Tensor], Tensor]
 
 
+def narrow_masks(masks: Masks, n: int) -> Masks:
+    """The masks of the first `n` sequences of the batch (the weights are shared)."""
+    x_mask, h_mask, c_mask, w_hh_t = masks
+    return (
+        None if x_mask is None else x_mask[:, :n],
+        None if h_mask is None else h_mask[:, :n],
+        None if c_mask is None else c_mask[:, :n],
+        w_hh_t,
+    )
+
+
 def _bernoulli_mask(shape: List[int], p: float, like: Tensor) -> Tensor:
     """A dropout mask scaled by 1/(1-p), so that eval needs no rescaling."""
     return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1.0 - p) / (1.0 - p)

@@ -1,6 +1,6 @@
 """The attentional decoder of Luong et al. 2015 with input feeding (DESIGN §4)."""
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from torch.jit import Final
 
 from seq2seq.attention import Attention
-from seq2seq.cells import Masks, RecurrentLayer
+from seq2seq.cells import Masks, RecurrentLayer, narrow_masks
 from seq2seq.config import ModelConfig
 
 # Decoder state: h (L, B, H), c (L, B, H or 0), previous attentional vector s̃_{t-1} (B, H).
@@ -52,20 +52,25 @@ class Decoder(nn.Module):
         w = self.layers[0].weight_ih
         return w[0, :, w.size(2) - self.feed_size:].t()
 
-    def embed_projection(self, emb: Tensor, masks: List[Masks]) -> Tensor:
-        """Layer 0's input projection of the target embeddings, biases included; (B, ..., E) → (B, ..., G*H).
+    def mask_embedding(self, emb: Tensor, masks: List[Masks]) -> Tensor:
+        """Variational dropout on the embedding half of layer 0's input: one mask per sequence, the same at every
+        step. (B, E) or (B, T, E)."""
+        x_mask = masks[0][0]
+        if x_mask is None:
+            return emb
+        m = x_mask[0, :, : emb.size(-1)]  # (B, E)
+        return emb * (m.unsqueeze(1) if emb.dim() == 3 else m)
+
+    def embed_projection(self, emb: Tensor) -> Tensor:
+        """Layer 0's input projection of (masked) target embeddings, biases included; (..., E) → (..., G*H).
 
         Teacher forcing projects every step's embedding in one matrix product before the time loop; a step
         then only adds the projection of s̃_{t-1} (the input-feeding half of [y_{t-1}; s̃_{t-1}]).
         """
         layer = self.layers[0]
         E = emb.size(-1)
-        x = emb.reshape(emb.size(0), -1, E)  # (B, T, E)
-        x_mask = masks[0][0]
-        if x_mask is not None:  # variational dropout on x: one mask per sequence, the same at every step
-            x = x * x_mask[0, :, :E].unsqueeze(1)
         bias = layer.bias_ih + layer.bias_hh if layer.fold_bias else layer.bias_ih
-        gx = torch.addmm(bias[0], x.reshape(-1, E), layer.weight_ih[0, :, :E].t())
+        gx = torch.addmm(bias[0], emb.reshape(-1, E), layer.weight_ih[0, :, :E].t())
         return gx.view(list(emb.shape[:-1]) + [gx.size(1)])
 
     def step(self, gx_emb: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
@@ -104,19 +109,56 @@ class Decoder(nn.Module):
         """p(y_t | y_<t, x) = softmax(W_y s̃_t + b_y); returns the logits. (..., H) → (..., V)"""
         return self.out(F.dropout(attn_vec, self.out_dropout, self.training))
 
-    def forward(self, tgt_in: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor) -> Tensor:
-        """Teacher forcing.
+    def forward(self, tgt_in: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
+                tgt_lens: Optional[Tensor] = None) -> Tensor:
+        """Teacher forcing, with the batch packed like a PackedSequence: step t runs only the sentences still
+        that long, so a batch of mixed lengths costs what its real tokens cost.
 
         :param tgt_in: (B, T) ids starting with BOS
-        :return: logits (B, T, V)
+        :param tgt_lens: (B,) how many steps of each sentence are scored, in [1, T]; None scores all T
+        :return: logits (B, T, V); given tgt_lens, (N, V) for the N = Σ tgt_lens scored steps only, sentence
+            by sentence in the order of `tgt_in[mask]` with mask = arange(T) < tgt_lens[:, None]
         """
-        B = tgt_in.size(0)
+        B, T = tgt_in.size(0), tgt_in.size(1)
+        pos = torch.empty(0, dtype=torch.long)
+        if tgt_lens is None:
+            lens = torch.full([B], T, dtype=torch.long)
+        else:
+            if tgt_lens.dim() != 1 or tgt_lens.size(0) != B:
+                raise ValueError(f"tgt_lens: expected ({B},), got shape {list(tgt_lens.shape)}")
+            if bool((tgt_lens < 1).any()) or bool((tgt_lens > T).any()):
+                raise ValueError(f"tgt_lens: every length must be in [1, {T}]")
+            # Longest first, so that the sentences still running at step t are the first rows.
+            sorted_lens, order = tgt_lens.sort(descending=True, stable=True)
+            pos = order.argsort()
+            lens = sorted_lens.cpu()
+            tgt_in, keys, values, src_mask = (tgt_in.index_select(0, order), keys.index_select(0, order),
+                                              values.index_select(0, order), src_mask.index_select(0, order))
+            h, c, feed = state
+            state = (h.index_select(1, order), c.index_select(1, order), feed.index_select(0, order))
         emb = F.dropout(self.embed(tgt_in), self.emb_dropout, self.training)
         masks = self.sample_masks(B, emb)
-        gx_emb = self.embed_projection(emb, masks)  # (B, T, G*H): one matrix product for every step
+        # (N, E) embeddings of the steps that run, step by step; batch_sizes[t] sentences run at step t.
+        emb, batch_sizes = torch._pack_padded_sequence(self.mask_embedding(emb, masks), lens, True)
+        sizes: List[int] = batch_sizes.tolist()
+        gx_emb = self.embed_projection(emb)  # (N, G*H): one matrix product for every step
         w_feed = self.feed_weight()
         outs: List[Tensor] = []
-        for gx_t in gx_emb.unbind(1):  # unbind: indexing's backward would allocate (B, T, G*H) zeros per step
+        n = B
+        for gx_t in gx_emb.split(sizes):  # split, not indexing: its backward is one concatenation
+            if gx_t.size(0) < n:  # sentences have ended: drop their rows
+                n = gx_t.size(0)
+                h, c, feed = state
+                state = (h[:, :n], c[:, :n], feed[:n])
+                keys, values, src_mask = keys[:n], values[:n], src_mask[:n]
+                masks = [narrow_masks(m, n) for m in masks]
             attn_vec, _, state = self.step(gx_t, state, keys, values, src_mask, masks, w_feed)
             outs.append(attn_vec)
-        return self.logits(torch.stack(outs, 1))
+        packed = torch.cat(outs, 0)  # (N, H), step by step
+        if tgt_lens is None:
+            return self.logits(packed.view(T, B, -1).transpose(0, 1).contiguous())
+        # Row of (sentence b, step t) in `packed`: the rows before step t, plus b's rank by length.
+        starts = (batch_sizes.cumsum(0) - batch_sizes).to(pos.device)
+        steps = torch.arange(len(sizes), device=pos.device)
+        rows = (starts.unsqueeze(0) + pos.unsqueeze(1))[steps.unsqueeze(0) < tgt_lens.unsqueeze(1)]
+        return self.logits(packed.index_select(0, rows))

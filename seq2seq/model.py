@@ -1,6 +1,6 @@
 """The sequence-to-sequence model: encoder, attentional decoder, and the step the searches call."""
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -30,25 +30,27 @@ class Seq2Seq(nn.Module):
         feed = values.new_zeros(src.size(0), self.dec_hidden)
         return self.decoder.attention.keys(values), values, src_mask, (h0, c0, feed)
 
-    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> Tensor:
+    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor, tgt_lens: Optional[Tensor] = None) -> Tensor:
         """
         :param src: (B, S) ids ending with EOS, padded with pad_id; src_lens: (B,)
         :param tgt_in: (B, T) BOS followed by the target
-        :return: logits (B, T, V)
+        :param tgt_lens: (B,) scored steps per sentence; the steps past them are never computed (training)
+        :return: logits (B, T, V); given tgt_lens, (N, V) for the scored steps only, sentence by sentence:
+            the rows of `tgt_out[mask]` with mask = arange(T) < tgt_lens[:, None]
         """
         if src.dim() != 2:
             raise ValueError(f"src: expected (B, S) ids, got shape {list(src.shape)}")
         if tgt_in.dim() != 2 or tgt_in.size(0) != src.size(0):
             raise ValueError(f"tgt_in: expected ({src.size(0)}, T) ids, got shape {list(tgt_in.shape)}")
         keys, values, src_mask, state = self.encode(src, src_lens)
-        return self.decoder(tgt_in, state, keys, values, src_mask)
+        return self.decoder(tgt_in, state, keys, values, src_mask, tgt_lens)
 
     def decode_step(self, prev: Tensor, state: State, keys: Tensor, values: Tensor,
                     src_mask: Tensor) -> Tuple[Tensor, Tensor, State]:
         """:param prev: (B,) previous token → log-probabilities (B, V), attention (B, S), new state"""
         emb = self.decoder.embed(prev)
         masks = self.decoder.sample_masks(prev.size(0), emb)
-        gx_emb = self.decoder.embed_projection(emb, masks)
+        gx_emb = self.decoder.embed_projection(self.decoder.mask_embedding(emb, masks))
         attn_vec, weights, state = self.decoder.step(gx_emb, state, keys, values, src_mask, masks,
                                                      self.decoder.feed_weight())
         return torch.log_softmax(self.decoder.logits(attn_vec), dim=-1), weights, state

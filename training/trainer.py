@@ -81,20 +81,21 @@ def batch_loss(model: Seq2Seq, src: list[list[int]], tgt: list[list[int]], devic
                smoothing: float) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Teacher-forced loss of one batch: (smoothed loss sum, NLL sum, target tokens)."""
     src_ids, src_lens = pad_batch(src, PAD_ID)
-    tgt_ids, _ = pad_batch(tgt, PAD_ID)
+    tgt_ids, tgt_lens = pad_batch(tgt, PAD_ID)
     src_ids, src_lens, tgt_ids = src_ids.to(device), src_lens.to(device), tgt_ids.to(device)
     tgt_in, tgt_out = tgt_ids[:, :-1], tgt_ids[:, 1:]
-    logits = model(src_ids, src_lens, tgt_in)
-    logp = torch.log_softmax(logits.reshape(-1, logits.size(-1)), dim=-1)
-    gold = tgt_out.reshape(-1)
-    keep = gold != PAD_ID
+    tgt_lens = (tgt_lens - 1).to(device)  # every token after BOS is scored, EOS included
+    # Only the scored steps are decoded and projected to the vocabulary: no work is spent on padding.
+    logits = model(src_ids, src_lens, tgt_in, tgt_lens)  # (N, V)
+    gold = tgt_out[torch.arange(tgt_out.size(1), device=device).unsqueeze(0) < tgt_lens.unsqueeze(1)]
+    logp = torch.log_softmax(logits, dim=-1)
     # One log-softmax serves both the smoothed loss and the reported NLL (the (N, V) pass is costly on a CPU).
-    nll = -logp.gather(1, gold.unsqueeze(1)).squeeze(1).masked_fill(~keep, 0.0).sum()
+    nll = -logp.gather(1, gold.unsqueeze(1)).sum()
     loss = nll
     if smoothing > 0:  # the same as F.cross_entropy(..., label_smoothing=smoothing)
-        uniform = -logp.mean(1).masked_fill(~keep, 0.0).sum()
+        uniform = -logp.mean(1).sum()
         loss = (1.0 - smoothing) * nll + smoothing * uniform
-    return loss, nll.detach(), int(keep.sum())
+    return loss, nll.detach(), gold.numel()
 
 
 class Trainer:

@@ -122,6 +122,35 @@ def test_split_first_layer_projection_equals_projecting_the_whole_input(cell, in
             torch.testing.assert_close(logp, forced[:, t], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("input_feeding", [True, False])
+def test_packed_targets_equal_the_padded_batch_on_the_scored_steps(cell, input_feeding):
+    # given tgt_lens the decoder drops each sentence once its scored steps are done; the logits and every
+    # gradient of those steps equal the full padded batch's (train mode, zoneout and dropout rates 0 so that
+    # both runs draw nothing; the custom time loop in eval, where zoneout uses its expectation)
+    src, lens = random_batch(B=5, S=6)
+    tgt = torch.randint(4, 26, (5, 7))
+    tgt_lens = torch.tensor([3, 7, 1, 5, 3])
+    mask = torch.arange(7).unsqueeze(0) < tgt_lens.unsqueeze(1)
+    model = tiny_model(cell=cell, input_feeding=input_feeding).train()
+    packed = model(src, lens, tgt, tgt_lens)
+    full = model(src, lens, tgt)
+    assert packed.shape == (int(tgt_lens.sum()), 26)
+    torch.testing.assert_close(packed, full[mask], atol=1e-5, rtol=1e-5)
+    weights = torch.randn(packed.shape)  # a loss that weighs every row differently, so row order matters
+    grads = torch.autograd.grad((packed * weights).sum(), list(model.parameters()), allow_unused=True)
+    ref = torch.autograd.grad((full[mask] * weights).sum(), list(model.parameters()), allow_unused=True)
+    for g, r in zip(grads, ref):
+        if r is None:
+            assert g is None
+        else:
+            torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-5)
+    if cell == "lstm":
+        model = tiny_model(cell=cell, input_feeding=input_feeding, dec_reg=Regularizers(zoneout_c=0.3))
+        with torch.no_grad():
+            torch.testing.assert_close(model(src, lens, tgt, tgt_lens), model(src, lens, tgt)[mask])
+
+
 def test_input_feeding_switch_changes_the_first_layer_input():
     on, off = tiny_model(input_feeding=True), tiny_model(input_feeding=False)
     assert on.decoder.layers[0].weight_ih.size(2) == 8 + 10
@@ -165,6 +194,10 @@ def test_bad_shapes_are_refused():
         model(src, lens, torch.zeros(3, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="lens"):
         model(src, torch.tensor([5, 1]), torch.zeros(2, 3, dtype=torch.long))
+    tgt = torch.zeros(2, 3, dtype=torch.long)
+    for bad in (torch.tensor([3]), torch.tensor([[3, 3]]), torch.tensor([0, 2]), torch.tensor([3, 4])):
+        with pytest.raises(ValueError, match="tgt_lens"):
+            model(src, lens, tgt, bad)
 
 
 def test_config_round_trips_through_a_dict():

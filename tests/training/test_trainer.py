@@ -112,3 +112,25 @@ def test_learning_rate_schedules():
     assert lr_at(cfg, 10, 0.01) == pytest.approx(1e-4)  # never below the floor
     cfg = load_config(None, ["train.schedule=constant"])
     assert lr_at(cfg, 10_000, 0.01) == pytest.approx(0.001)
+
+
+def test_batch_loss_equals_cross_entropy_over_the_padded_batch():
+    # batch_loss decodes only the scored steps (packed targets); its sums equal torch's label-smoothed cross
+    # entropy over the whole padded batch with padding ignored
+    from seq2seq.translator import pad_batch
+    from tests.conftest import tiny_model
+    from training.trainer import batch_loss
+
+    model = tiny_model(seed=2)
+    g = torch.Generator().manual_seed(0)
+    src = [[int(t) for t in torch.randint(4, 24, (n,), generator=g)] + [3] for n in (4, 1, 6)]
+    tgt = [[1] + [int(t) for t in torch.randint(4, 26, (n,), generator=g)] + [3] for n in (2, 7, 0)]
+    loss, nll, n = batch_loss(model, src, tgt, torch.device("cpu"), 0.1)
+    src_ids, src_lens = pad_batch(src)
+    tgt_ids, _ = pad_batch(tgt)
+    logits = model(src_ids, src_lens, tgt_ids[:, :-1]).reshape(-1, 26)
+    gold = tgt_ids[:, 1:].reshape(-1)
+    assert n == 2 + 7 + 0 + 3
+    ce = torch.nn.functional.cross_entropy
+    torch.testing.assert_close(loss, ce(logits, gold, ignore_index=0, label_smoothing=0.1, reduction="sum"))
+    torch.testing.assert_close(nll, ce(logits, gold, ignore_index=0, reduction="sum"))
