@@ -176,36 +176,54 @@ class RecurrentLayer(nn.Module):
         return h_new, c_new
 
     def forward(self, x: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Run the layer over padded sequences; a backward direction starts at each sequence's true end.
+        """Run the layer over padded sequences, packed as a PackedSequence: step t runs only the sequences
+        longer than t, so a batch of mixed lengths costs what its real tokens cost; a backward direction starts
+        at each sequence's true end.
 
         :param x: (B, T, I)
         :param lens: (B,)
-        :return: outputs (B, T, D*H), zero on padding; final h (D, B, H); final c (D, B, H or 0)
+        :return: outputs (B, T, D*H), zero on padding; final h (D, B, H) and c (D, B, H or 0) at each true end
         """
         B, T, D, H = x.size(0), x.size(1), self.num_dirs, self.hidden
-        xs = [x, reverse_padded(x, lens)] if D == 2 else [x]
+        # Longest first, so that the sequences still running at step t are the first rows.
+        lens, order = lens.sort(descending=True, stable=True)
+        x = x.index_select(0, order)
+        xs = torch.stack([x, reverse_padded(x, lens)] if D == 2 else [x], 2)  # (B, T, D, I)
         masks = self.sample_masks(B, x)
-        gx = self.project(torch.stack(xs, 0).view(D, B * T, -1), masks[0])
-        gx = gx.view(D, B, T, -1).permute(2, 0, 1, 3).contiguous()  # (T, D, B, G*H)
-        valid = torch.arange(T, device=x.device).unsqueeze(1) < lens.unsqueeze(0)  # (T, B)
-        valid = valid.view(T, 1, B, 1)
+        x_mask = masks[0]
+        if x_mask is not None:  # variational dropout on x: one mask per sequence, the same at every step
+            xs = xs * x_mask.transpose(0, 1).unsqueeze(1)
+        # (N, D, I): the steps that run, step by step; batch_sizes[t] sequences run at step t.
+        data, batch_sizes = torch._pack_padded_sequence(xs, lens.cpu(), True)
+        gx = self.project(data.transpose(0, 1), None)  # (D, N, G*H): one matrix product for every step
+        sizes: List[int] = batch_sizes.tolist()
         h = x.new_zeros(D, B, H)
         c = x.new_zeros(D, B, H if self.cell == "lstm" else 0)
+        h_ends: List[Tensor] = []  # final states of the sequences that have ended, later ones first
+        c_ends: List[Tensor] = []
         outs: List[Tensor] = []
-        # unbind, not gx[t]: the backward of indexing would allocate a zero (T, D, B, G*H) tensor per step.
-        for t, gx_t in enumerate(gx.unbind(0)):
-            h_new, c_new = self.step(gx_t, h, c, masks)
-            # Past a sequence's end its state is frozen, so the final state is the one at its true end.
-            h = torch.where(valid[t], h_new, h)
-            c = torch.where(valid[t], c_new, c)
-            outs.append(h_new)
-        out = torch.stack(outs, 0).masked_fill(~valid, 0.0)  # (T, D, B, H)
-        out = out.permute(1, 2, 0, 3)  # (D, B, T, H)
-        if D == 2:
-            out = torch.cat([out[0], reverse_padded(out[1], lens)], 2)
+        n = B
+        for gx_t in gx.split(sizes, 1):  # split, not gx[t]: indexing's backward would allocate a full gradient
+            if gx_t.size(1) < n:  # sequences have ended: keep their final states, drop their rows
+                n = gx_t.size(1)
+                h_ends.append(h[:, n:])
+                c_ends.append(c[:, n:])
+                h, c = h[:, :n], c[:, :n]
+                masks = narrow_masks(masks, n)
+            h, c = self.step(gx_t, h, c, masks)
+            outs.append(h)
+        h_ends.append(h)
+        c_ends.append(c)
+        h_ends.reverse()
+        c_ends.reverse()
+        out, _ = torch._pad_packed_sequence(torch.cat(outs, 1).transpose(0, 1), batch_sizes, True, 0.0, T)
+        if D == 2:  # (B, T, D, H) → (B, T, 2H), the backward direction back in source order
+            out = torch.cat([out[:, :, 0], reverse_padded(out[:, :, 1], lens)], 2)
         else:
-            out = out[0]
-        return out, h, c
+            out = out[:, :, 0]
+        unsort = order.argsort()
+        return out.index_select(0, unsort), torch.cat(h_ends, 1).index_select(1, unsort), \
+            torch.cat(c_ends, 1).index_select(1, unsort)
 
 
 class RecurrentStack(nn.Module):
