@@ -37,6 +37,46 @@ def narrow_masks(masks: Masks, n: int) -> Masks:
     )
 
 
+class _DeferredWeightGrads(torch.autograd.Function):
+    """Identity on an accumulator; its backward also returns the deferred weights' gradients."""
+
+    @staticmethod
+    def forward(ctx, acc: Tensor, logs: List[List[Tensor]], *weights: Tensor) -> Tensor:
+        ctx.logs = logs  # filled in by the time loop after this call: each step appends its inputs
+        return acc.view_as(acc)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        logs, ctx.logs = ctx.logs, None
+        # dL/dW = Σ_t x_t^T dL/dacc_t = X^T dL/dacc: one matrix product over every step and sequence.
+        grads = [torch.cat(xs, -2).transpose(-1, -2) @ grad if xs and ctx.needs_input_grad[2 + j] else None
+                 for j, xs in enumerate(logs)]
+        return (grad, None, *grads)
+
+
+def deferring() -> bool:
+    """Whether a time loop defers its weight gradients (`defer_weight_grads`): when autograd records, eagerly."""
+    return torch.is_grad_enabled() and not torch.jit.is_scripting()
+
+
+@torch.jit.unused
+def defer_weight_grads(acc: Tensor, weights: List[Tensor]) -> Tuple[Tensor, List[List[Tensor]]]:
+    """Make the gradients of weights used at every step of a time loop one matrix product each, not one per step.
+
+    A loop that computes acc_t + Σ_j x_jt @ w_j at step t (acc_t: its rows of `acc`) instead uses the returned
+    accumulator, multiplies by `w_j.detach()`, and appends x_jt to `logs[j]` (in acc_t's rows). Backward then
+    gives each w_j the gradient X_j^T dL/dacc over all steps at once: per-step weight gradients are small
+    matrix products (K = batch) and a full-size addition each, the costliest part of a recurrent backward pass
+    after the input gradients. TorchScript never runs this (no gradients in exported models).
+
+    :param acc: (..., N, G) every step's additive term (projected inputs or biases), rows step by step
+    :param weights: (..., I_j, G) each
+    :return: the accumulator to use instead of `acc`, and the empty logs to fill
+    """
+    logs: List[List[Tensor]] = [[] for _ in weights]
+    return _DeferredWeightGrads.apply(acc, logs, *weights), logs
+
+
 def _bernoulli_mask(shape: List[int], p: float, like: Tensor) -> Tensor:
     """A dropout mask scaled by 1/(1-p), so that eval needs no rescaling."""
     return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1.0 - p) / (1.0 - p)
@@ -137,14 +177,18 @@ class RecurrentLayer(nn.Module):
             return torch.lerp(new, prev, keep)
         return torch.lerp(new, prev, rate)
 
-    def step(self, gx: Tensor, h: Tensor, c: Tensor, masks: Masks) -> Tuple[Tensor, Tensor]:
+    def step(self, gx: Tensor, h: Tensor, c: Tensor, masks: Masks,
+             hh_log: Optional[List[Tensor]] = None) -> Tuple[Tensor, Tensor]:
         """One time step of every direction.
 
         :param gx: (D, B, G*H) input projection of x_t (from `project`)
         :param h: (D, B, H) previous hidden state; c: (D, B, H) previous cell state (LSTM) or (D, B, 0)
+        :param hh_log: where the step appends the h_{t-1} it multiplies by W_hh, when W_hh's gradient is deferred
         """
         _, h_mask, c_mask, w_hh_t = masks
         hh = h if h_mask is None else h * h_mask  # variational dropout on h_{t-1} (Gal & Ghahramani)
+        if hh_log is not None:
+            hh_log.append(hh)
         if self.cell == "lstm":
             gates = _affine(gx, hh, w_hh_t)
             i, f, g, o = gates.chunk(4, 2)
@@ -197,6 +241,11 @@ class RecurrentLayer(nn.Module):
         data, batch_sizes = torch._pack_padded_sequence(xs, lens.cpu(), True)
         gx = self.project(data.transpose(0, 1), None)  # (D, N, G*H): one matrix product for every step
         sizes: List[int] = batch_sizes.tolist()
+        hh_log: Optional[List[Tensor]] = None
+        if self.cell != "gru" and deferring():  # the GRU's W_hh h has its own bias term, inside r ⊙ (·)
+            gx, logs = defer_weight_grads(gx, [masks[3]])
+            hh_log = logs[0]
+            masks = (masks[0], masks[1], masks[2], masks[3].detach())
         h = x.new_zeros(D, B, H)
         c = x.new_zeros(D, B, H if self.cell == "lstm" else 0)
         h_ends: List[Tensor] = []  # final states of the sequences that have ended, later ones first
@@ -210,7 +259,7 @@ class RecurrentLayer(nn.Module):
                 c_ends.append(c[:, n:])
                 h, c = h[:, :n], c[:, :n]
                 masks = narrow_masks(masks, n)
-            h, c = self.step(gx_t, h, c, masks)
+            h, c = self.step(gx_t, h, c, masks, hh_log)
             outs.append(h)
         h_ends.append(h)
         c_ends.append(c)

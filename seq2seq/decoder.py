@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from torch.jit import Final
 
 from seq2seq.attention import Attention
-from seq2seq.cells import Masks, RecurrentLayer, narrow_masks
+from seq2seq.cells import Masks, RecurrentLayer, defer_weight_grads, deferring, narrow_masks
 from seq2seq.config import ModelConfig
 
 # Decoder state: h (L, B, H), c (L, B, H or 0), previous attentional vector s̃_{t-1} (B, H).
@@ -21,6 +21,7 @@ class Decoder(nn.Module):
     out_dropout: Final[float]
     dropout: Final[float]
     feed_size: Final[int]
+    defer_hh: Final[bool]
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -28,6 +29,7 @@ class Decoder(nn.Module):
         self.embed = nn.Embedding(cfg.tgt_vocab, cfg.emb_dim, padding_idx=cfg.pad_id)
         self.input_feeding = cfg.input_feeding
         self.feed_size = H if cfg.input_feeding else 0
+        self.defer_hh = cfg.cell != "gru"  # the GRU's W_hh h has its own bias term, inside r ⊙ (·)
         self.emb_dropout, self.out_dropout, self.dropout = cfg.emb_dropout, cfg.out_dropout, cfg.dec_reg.dropout
         in0 = cfg.emb_dim + (H if cfg.input_feeding else 0)
         self.layers = nn.ModuleList(
@@ -43,14 +45,23 @@ class Decoder(nn.Module):
         """Per-sequence masks of every layer, drawn once per forward pass (none in eval)."""
         return [layer.sample_masks(batch, like) for layer in self.layers]
 
-    def feed_weight(self) -> Tensor:
-        """Layer 0's W_ih columns that read s̃_{t-1}, transposed: (H, G*H); (0, G*H) without input feeding.
+    def step_weights(self) -> Tuple[List[Tensor], List[Tensor]]:
+        """What every step multiplies by and adds, taken once per forward pass: slicing or transposing a
+        parameter inside the time loop would make backward allocate and add a full-size gradient every step.
 
-        Taken once per forward pass and handed to every step: slicing the parameter inside the time loop
-        would make backward allocate and add a full-size gradient of W_ih at every step.
+        :return: the matrices, transposed: [layer 0's W_ih columns that read s̃_{t-1} ((0, G*H) without input
+            feeding), W_ih of every further layer, W_c]; the biases: [b of every further layer, b_c]
         """
         w = self.layers[0].weight_ih
-        return w[0, :, w.size(2) - self.feed_size:].t()
+        weights = [w[0, :, w.size(2) - self.feed_size :].t()]
+        biases: List[Tensor] = []
+        for k, layer in enumerate(self.layers):
+            if k > 0:
+                weights.append(layer.weight_ih[0].t())
+                biases.append((layer.bias_ih + layer.bias_hh if layer.fold_bias else layer.bias_ih)[0])
+        weights.append(self.concat.weight.t())
+        biases.append(self.concat.bias)
+        return weights, biases
 
     def mask_embedding(self, emb: Tensor, masks: List[Masks]) -> Tensor:
         """Variational dropout on the embedding half of layer 0's input: one mask per sequence, the same at every
@@ -73,37 +84,73 @@ class Decoder(nn.Module):
         gx = torch.addmm(bias[0], emb.reshape(-1, E), layer.weight_ih[0, :, :E].t())
         return gx.view(list(emb.shape[:-1]) + [gx.size(1)])
 
-    def step(self, gx_emb: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
-             masks: List[Masks], w_feed: Tensor) -> Tuple[Tensor, Tensor, State]:
+    def step(self, adds: List[Tensor], state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
+             masks: List[Masks], weights: List[Tensor],
+             logs: Optional[List[List[Tensor]]] = None) -> Tuple[Tensor, Tensor, State]:
         """One decoding step.
 
-        :param gx_emb: (B, G*H) `embed_projection` of the embedding of y_{t-1}
-        :param w_feed: `feed_weight()`
+        :param adds: what each of `weights`' products adds to: layer 0's `embed_projection` of y_{t-1}
+            (B, G*H), then `step_weights`'s biases (or this step's rows of their deferred accumulators)
+        :param weights: `step_weights`'s matrices
+        :param logs: when the weights' gradients are deferred, where the step appends each product's input:
+            [s̃_{t-1}, h⁰_{t-1}, x¹_t, h¹_{t-1}, ..., [c_t; s_t]]
         :return: s̃_t (B, H), attention weights (B, S), new state
         """
         h, c, feed = state
-        gx = gx_emb.unsqueeze(0)
+        L = len(self.layers)
+        gx = adds[0]
         if self.input_feeding:
             x_mask = masks[0][0]
             if x_mask is not None:
-                feed = feed * x_mask[0, :, x_mask.size(2) - self.feed_size:]
-            gx = torch.addmm(gx_emb, feed, w_feed).unsqueeze(0)  # (1, B, G*H)
+                feed = feed * x_mask[0, :, x_mask.size(2) - self.feed_size :]
+            if logs is not None:
+                logs[0].append(feed)
+            gx = torch.addmm(gx, feed, weights[0])  # (B, G*H)
         hs: List[Tensor] = []
         cs: List[Tensor] = []
         h_prev, c_prev = h.unbind(0), c.unbind(0)
-        x = gx_emb  # replaced by layer 0's output before any use
+        x = feed  # replaced by layer 0's output before any use
         for k, layer in enumerate(self.layers):
             m = masks[k]
             if k > 0:
                 x = F.dropout(x, self.dropout, self.training)  # Zaremba et al.: vertical connections only
-                gx = layer.project(x.unsqueeze(0), m[0])  # (1, B, G*H)
-            h_k, c_k = layer.step(gx, h_prev[k].unsqueeze(0), c_prev[k].unsqueeze(0), m)
+                x_mask = m[0]
+                if x_mask is not None:
+                    x = x * x_mask[0]  # variational: one mask per sequence
+                if logs is not None:
+                    logs[2 * k].append(x)
+                gx = torch.addmm(adds[k], x, weights[k])
+            hh_log = logs[2 * k + 1] if logs is not None and self.defer_hh else None
+            h_k, c_k = layer.step(gx.unsqueeze(0), h_prev[k].unsqueeze(0), c_prev[k].unsqueeze(0), m, hh_log)
             hs.append(h_k)
             cs.append(c_k)
             x = h_k.squeeze(0)
-        context, weights = self.attention(x, keys, values, src_mask)
-        attn_vec = torch.tanh(self.concat(torch.cat([context, x], 1)))
-        return attn_vec, weights, (torch.cat(hs, 0), torch.cat(cs, 0), attn_vec)
+        context, weights_a = self.attention(x, keys, values, src_mask)
+        cx = torch.cat([context, x], 1)
+        if logs is not None:
+            logs[2 * L].append(cx)
+        attn_vec = torch.tanh(torch.addmm(adds[L], cx, weights[L]))  # s̃_t = tanh(W_c [c_t; s_t] + b_c)
+        return attn_vec, weights_a, (torch.cat(hs, 0), torch.cat(cs, 0), attn_vec)
+
+    @torch.jit.unused
+    def _defer(self, gx_emb: Tensor, weights: List[Tensor], biases: List[Tensor],
+               masks: List[Masks]) -> Tuple[List[Tensor], List[List[Tensor]], List[Tensor], List[Masks]]:
+        """The step's weight gradients deferred to one matrix product each (`defer_weight_grads`).
+
+        :return: the accumulators [layer 0's gx_emb, then each bias expanded to every step], the logs for
+            `step`, and the weights and masks to use in the loop (detached)
+        """
+        N = gx_emb.size(0)
+        accs: List[Tensor] = []
+        logs: List[List[Tensor]] = []
+        for k in range(len(weights)):
+            acc = gx_emb if k == 0 else biases[k - 1].expand(N, biases[k - 1].size(0))
+            recurrent = k < len(self.layers) and self.defer_hh
+            acc, acc_logs = defer_weight_grads(acc, [weights[k], masks[k][3]] if recurrent else [weights[k]])
+            accs.append(acc)
+            logs += acc_logs if recurrent or k == len(self.layers) else acc_logs + [[]]
+        detached = [(m[0], m[1], m[2], m[3].detach() if self.defer_hh else m[3]) for m in masks]
+        return accs, logs, [w.detach() for w in weights], detached
 
     def logits(self, attn_vec: Tensor) -> Tensor:
         """p(y_t | y_<t, x) = softmax(W_y s̃_t + b_y); returns the logits. (..., H) → (..., V)"""
@@ -142,17 +189,24 @@ class Decoder(nn.Module):
         emb, batch_sizes = torch._pack_padded_sequence(self.mask_embedding(emb, masks), lens, True)
         sizes: List[int] = batch_sizes.tolist()
         gx_emb = self.embed_projection(emb)  # (N, G*H): one matrix product for every step
-        w_feed = self.feed_weight()
+        weights, biases = self.step_weights()
+        accs = [gx_emb]
+        logs: Optional[List[List[Tensor]]] = None
+        if deferring():
+            accs, logs, weights, masks = self._defer(gx_emb, weights, biases, masks)
+        # split, not indexing: its backward is one concatenation, not a full-size zero tensor per step
+        parts = [acc.split(sizes) for acc in accs]
         outs: List[Tensor] = []
         n = B
-        for gx_t in gx_emb.split(sizes):  # split, not indexing: its backward is one concatenation
-            if gx_t.size(0) < n:  # sentences have ended: drop their rows
-                n = gx_t.size(0)
+        for t in range(len(sizes)):
+            adds = [p[t] for p in parts] if logs is not None else [parts[0][t]] + biases
+            if sizes[t] < n:  # sentences have ended: drop their rows
+                n = sizes[t]
                 h, c, feed = state
                 state = (h[:, :n], c[:, :n], feed[:n])
                 keys, values, src_mask = keys[:n], values[:n], src_mask[:n]
                 masks = [narrow_masks(m, n) for m in masks]
-            attn_vec, _, state = self.step(gx_t, state, keys, values, src_mask, masks, w_feed)
+            attn_vec, _, state = self.step(adds, state, keys, values, src_mask, masks, weights, logs)
             outs.append(attn_vec)
         packed = torch.cat(outs, 0)  # (N, H), step by step
         if tgt_lens is None:

@@ -51,6 +51,6 @@ class Seq2Seq(nn.Module):
         emb = self.decoder.embed(prev)
         masks = self.decoder.sample_masks(prev.size(0), emb)
         gx_emb = self.decoder.embed_projection(self.decoder.mask_embedding(emb, masks))
-        attn_vec, weights, state = self.decoder.step(gx_emb, state, keys, values, src_mask, masks,
-                                                     self.decoder.feed_weight())
-        return torch.log_softmax(self.decoder.logits(attn_vec), dim=-1), weights, state
+        weights, biases = self.decoder.step_weights()
+        attn_vec, att, state = self.decoder.step([gx_emb] + biases, state, keys, values, src_mask, masks, weights)
+        return torch.log_softmax(self.decoder.logits(attn_vec), dim=-1), att, state
