@@ -1,11 +1,11 @@
 """Training and decoding speed of the recurrent path against torch.nn's fused LSTM, measured alternately.
 
-    python benchmarks/rnn_speed.py [--threads 2] [--rounds 5] [--checkpoint runs/multi30k/checkpoints/final.pt]
+    python benchmarks/rnn_speed.py [--threads 2] [--rounds 5] [--bucketed] [--checkpoint runs/multi30k/checkpoints/final.pt]
 
 Shapes: 2-layer bidirectional LSTM encoder (256 per direction), 2-layer LSTM decoder 512 with dot attention and
 input feeding, embeddings 256, vocabulary 8000, batch 64, Multi30k-like lengths (source ~ N(13, 4), target
-~ N(12, 4)), in batches that are not sorted by length. Four variants run forward+backward in turn, round
-after round:
+~ N(12, 4)), in batches that are not sorted by length; with --bucketed, batches like the trainer's (one
+target length, sources of that length + 1 ± 1). Four variants run forward+backward in turn, round after round:
   ours+reg   zoneout (c 0.1, h 0.1) and recurrent dropout 0.1 on: the custom time loop
   ours       no option that needs the loop: fused kernels in the encoder
   ours/pad   the same model decoding every position of the padded batch, as the reference does
@@ -75,9 +75,13 @@ def ours(reg: Regularizers) -> Seq2Seq:
                                dec_reg=reg, emb_dropout=0.3, out_dropout=0.3))
 
 
-def batch(g: torch.Generator):
-    src_lens = (torch.randn(B, generator=g) * 4 + 13).round().clamp(3, 40).long()
-    tgt_lens = (torch.randn(B, generator=g) * 4 + 12).round().clamp(3, 40).long()
+def batch(g: torch.Generator, bucketed: bool = False):
+    if bucketed:  # as the trainer's batches: one target length; sources of that length + 1 ± 1
+        tgt_lens = (torch.randn(1, generator=g) * 4 + 12).round().clamp(3, 40).long().expand(B)
+        src_lens = (tgt_lens + 1 + torch.randn(B, generator=g)).round().clamp(3, 40).long()
+    else:
+        src_lens = (torch.randn(B, generator=g) * 4 + 13).round().clamp(3, 40).long()
+        tgt_lens = (torch.randn(B, generator=g) * 4 + 12).round().clamp(3, 40).long()
     src = torch.randint(4, V, (B, int(src_lens.max())), generator=g)
     tgt = torch.randint(4, V, (B, int(tgt_lens.max()) + 1), generator=g)
     for b in range(B):
@@ -110,7 +114,7 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer, src, src_lens, tgt,
     return time.perf_counter() - started, saved
 
 
-def bench_training(rounds: int) -> None:
+def bench_training(rounds: int, bucketed: bool) -> None:
     torch.manual_seed(0)
     variants = {
         "ours+reg": ours(Regularizers(dropout=0.3, zoneout_c=0.1, zoneout_h=0.1, recurrent_dropout=0.1)),
@@ -123,7 +127,7 @@ def bench_training(rounds: int) -> None:
     times: dict[str, list[float]] = {k: [] for k in variants}
     memory: dict[str, int] = {}
     g = torch.Generator().manual_seed(0)
-    batches = [batch(g) for _ in range(rounds + 1)]
+    batches = [batch(g, bucketed) for _ in range(rounds + 1)]
     tokens = sum(int(b[3].sum()) for b in batches[1:])
     for r, b in enumerate(batches):
         for name, model in variants.items():  # alternate: every round runs each variant once on the same batch
@@ -133,7 +137,11 @@ def bench_training(rounds: int) -> None:
                 times[name].append(seconds)
                 memory[name] = max(memory.get(name, 0), saved)
     ref = sum(times["torch.nn"])
-    print(f"training, forward+backward, batch {B}, {rounds} rounds, {torch.get_num_threads()} threads")
+    src_pad = 1 - sum(int(b[1].sum()) for b in batches) / sum(b[0].numel() for b in batches)
+    tgt_pad = 1 - sum(int(b[3].sum()) for b in batches) / sum(b[2][:, 1:].numel() for b in batches)
+    print(f"training, forward+backward, batch {B}, {rounds} rounds, {torch.get_num_threads()} threads, "
+          f"{'bucketed' if bucketed else 'unsorted'} batches: padding {src_pad:.0%} of source, {tgt_pad:.0%} of "
+          "target positions")
     print(f"{'variant':<10} {'tgt tok/s':>10} {'vs torch.nn':>12} {'median step':>12} {'activations':>12}")
     for name, ts in times.items():
         print(f"{name:<10} {tokens / sum(ts):>10.0f} {ref / sum(ts):>11.2f}x {statistics.median(ts) * 1000:>10.0f}ms "
@@ -183,10 +191,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sentences", type=int, default=256)
     parser.add_argument("--checkpoint", help="a trained checkpoint for the decoding figures")
+    parser.add_argument("--bucketed", action="store_true",
+                        help="batches like the trainer's: one target length per batch (less padding)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    bench_training(args.rounds)
+    bench_training(args.rounds, args.bucketed)
     bench_decoding(args.checkpoint, args.sentences)
 
 

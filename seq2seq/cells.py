@@ -5,8 +5,10 @@ regularizers are DESIGN §2 (a)-(f). With every regularizer off a layer equals `
 
 A layer holds `num_dirs` directions and runs them together: the input projections of the whole sequence are
 one batched matrix product outside the time loop, and each step does one batched `W_hh h` product for all
-directions. When no active option acts inside the recurrence, `RecurrentStack` hands the whole stack to
-PyTorch's fused kernel instead (`torch.lstm` on a packed sequence).
+directions. The loop runs packed: sequences sorted longest first, step t runs only those longer than t. While
+autograd records, W_hh's gradient is one matrix product over all steps (`defer_weight_grads`), not one per step.
+When no active option acts inside the recurrence, `RecurrentStack` hands the whole stack to PyTorch's fused
+kernel instead (`torch.lstm` on a packed sequence).
 """
 
 
