@@ -1,6 +1,6 @@
 """Training and decoding speed of the recurrent path against torch.nn's fused LSTM, measured alternately.
 
-    python benchmarks/rnn_speed.py [--threads 2] [--rounds 5] [--bucketed] [--checkpoint runs/multi30k/checkpoints/final.pt]
+    python benchmarks/rnn_speed.py [--threads 2] [--rounds 5] [--bucketed] [--checkpoint CHECKPOINT]
 
 Shapes: 2-layer bidirectional LSTM encoder (256 per direction), 2-layer LSTM decoder 512 with dot attention and
 input feeding, embeddings 256, vocabulary 8000, batch 64, Multi30k-like lengths (source ~ N(13, 4), target

@@ -11,21 +11,31 @@ from __future__ import annotations
 
 import argparse
 
-from service.server import serve
-from service.settings import Settings
+OPTIONS = ("model", "host", "port", "workers", "log_level")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The service's options, shared by `python -m service` and `seq2seq serve`."""
     parser.add_argument("-m", "--model", help="exported model (.pt); or SEQ2SEQ_MODEL")
     parser.add_argument("--host", help="address to bind; or SEQ2SEQ_HOST")
     parser.add_argument("--port", type=int, help="port; or SEQ2SEQ_PORT")
     parser.add_argument("--workers", type=int, help="server processes; or SEQ2SEQ_WORKERS")
     parser.add_argument("--log-level", help="critical, error, warning, info, debug; or SEQ2SEQ_LOG_LEVEL")
-    args = parser.parse_args(argv)
-    overrides = {key: value for key, value in vars(args).items() if value is not None}
-    serve(Settings(**overrides))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Serve with the options given, the environment filling in the rest."""
+    from service.server import serve
+    from service.settings import Settings
+
+    serve(Settings(**{key: getattr(args, key) for key in OPTIONS if getattr(args, key) is not None}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import argparse
 import os
 import sys
 
+from service.__main__ import add_arguments as service_arguments
+
 
 def _train(args: argparse.Namespace) -> int:
     from training.config import load_config
@@ -62,11 +64,9 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from service.server import serve
-    from service.settings import Settings
+    from service.__main__ import run
 
-    values = {"model": args.model, "host": args.host, "port": args.port, "workers": args.workers}
-    serve(Settings(**{k: v for k, v in values.items() if v is not None}))
+    run(args)
     return 0
 
 
@@ -128,10 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_translate)
 
     p = sub.add_parser("serve", help="HTTP translation service (LibreTranslate-compatible)")
-    p.add_argument("-m", "--model", help="exported model (.pt); or SEQ2SEQ_MODEL")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.add_argument("--workers", type=int)
+    service_arguments(p)
     p.set_defaults(func=_serve)
     return parser
 

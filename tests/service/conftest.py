@@ -19,9 +19,10 @@ import torch
 from seq2seq.config import ModelConfig
 from seq2seq.export import save
 from seq2seq.model import Seq2Seq
-from seq2seq.tokenizer import EOS_ID, PAD_ID, Tokenizer
+from seq2seq.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 from seq2seq.translator import Translator
 from tests.service.live import LiveServer, live_server
+from training.trainer import batch_loss
 
 LEXICON = {
     "der": "the", "ein": "a", "mann": "man", "hund": "dog", "frau": "woman", "kind": "child", "läuft": "runs",
@@ -57,7 +58,7 @@ def _train_spm(lines: list[str]) -> bytes:
 
 
 def _fit(model: Seq2Seq, tok: Tokenizer, pairs: list[tuple[str, str]], steps: int = 150) -> None:
-    """A few Adam steps of teacher forcing: enough for outputs that follow the input."""
+    """A few Adam steps of the trainer's loss: enough for outputs that follow the input."""
     torch.manual_seed(0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     encoded = [(tok.encode(s) + [EOS_ID], tok.encode(t) + [EOS_ID]) for s, t in pairs]
@@ -65,13 +66,10 @@ def _fit(model: Seq2Seq, tok: Tokenizer, pairs: list[tuple[str, str]], steps: in
     model.train()
     for _ in range(steps):
         batch = rng.sample(encoded, 32)
-        src = torch.nn.utils.rnn.pad_sequence([torch.tensor(s) for s, _ in batch], batch_first=True)
-        lens = torch.tensor([len(s) for s, _ in batch])
-        tgt = torch.nn.utils.rnn.pad_sequence([torch.tensor([2] + t) for _, t in batch], batch_first=True)
-        logits = model(src, lens, tgt[:, :-1])  # (B, T, V)
-        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), tgt[:, 1:], ignore_index=PAD_ID)
+        loss, _, tokens = batch_loss(model, [s for s, _ in batch], [[BOS_ID] + t for _, t in batch],
+                                     torch.device("cpu"), 0.0)
         opt.zero_grad()
-        loss.backward()
+        (loss / tokens).backward()
         opt.step()
     model.eval()
 

@@ -6,7 +6,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,23 +39,27 @@ class LiveServer:
 
     def start(self, wait_ready: bool = True, timeout: float = 60.0) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                status = httpx.get(self.url + ("/ready" if wait_ready else "/health"), timeout=2).status_code
-                if status == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if not self.thread.is_alive():
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"server at {self.url} did not become ready")
+        if not wait_until(self.url + ("/ready" if wait_ready else "/health"), self.thread.is_alive, timeout):
+            raise RuntimeError(f"server at {self.url} did not become ready")
+        return self
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
         self.sock.close()
+
+
+def wait_until(url: str, alive: Callable[[], bool], timeout: float = 60.0) -> bool:
+    """Poll `url` until it answers 200 (True), or until the server dies or `timeout` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    return False
 
 
 @contextmanager

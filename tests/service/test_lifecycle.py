@@ -18,7 +18,7 @@ from service.app import create_app
 from service.server import serve
 from service.settings import Settings
 from tests.conftest import PYTHON, ROOT, python_env
-from tests.service.live import free_socket, live_server, post_concurrently, sample_value
+from tests.service.live import free_socket, live_server, post_concurrently, sample_value, wait_until
 
 DE_EN = {"source": "de", "target": "en"}
 
@@ -109,13 +109,7 @@ def test_python_m_service_stops_gracefully_on_sigterm(artifact: Path, lines: lis
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(url + "/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        assert wait_until(url + "/ready", lambda: proc.poll() is None)
         thread, responses = in_background(url + "/translate", [{"q": line, **DE_EN} for line in lines[:3]])
         wait_for_queue(url, 3)
         proc.send_signal(signal.SIGTERM)

@@ -129,3 +129,18 @@ def test_translate_takes_a_length_penalty(artifact):
         assert float(b.split("\t")[1]) <= float(a.split("\t")[1]) + 1e-6
     bad = run_translate(artifact, lines, "--length-penalty", "-0.5")
     assert bad.returncode == 2 and "length_penalty" in bad.stderr.decode()
+
+
+def test_seq2seq_serve_takes_the_options_of_python_m_service():
+    import argparse
+
+    from service.__main__ import OPTIONS, add_arguments
+    from training.cli import build_parser
+
+    argv = ["-m", "model.pt", "--host", "0.0.0.0", "--port", "9000", "--workers", "2", "--log-level", "debug"]
+    service = argparse.ArgumentParser()
+    add_arguments(service)
+    ours = build_parser().parse_args(["serve", *argv])
+    theirs = service.parse_args(argv)
+    assert {k: getattr(ours, k) for k in OPTIONS} == vars(theirs)
+    assert set(vars(theirs)) == set(OPTIONS)  # every option reaches the settings
