@@ -6,7 +6,8 @@ regularizers are DESIGN §2 (a)-(f). With every regularizer off a layer equals `
 A layer holds `num_dirs` directions and runs them together: the input projections of the whole sequence are
 one batched matrix product outside the time loop, and each step does one batched `W_hh h` product for all
 directions. The loop runs packed: sequences sorted longest first, step t runs only those longer than t. While
-autograd records, W_hh's gradient is one matrix product over all steps (`defer_weight_grads`), not one per step.
+autograd records, W_hh's gradient is one matrix product over all steps (`defer_weight_grads`), not one per step
+(LSTM and tanh RNN; the GRU's W_hh h has its own bias inside r ⊙ (·) and keeps per-step gradients).
 When no active option acts inside the recurrence, `RecurrentStack` hands the whole stack to PyTorch's fused
 kernel instead (`torch.lstm` on a packed sequence).
 """
@@ -18,6 +19,7 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from torch.jit import Final
 
 from seq2seq.config import Regularizers
@@ -44,15 +46,17 @@ class _DeferredWeightGrads(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, acc: Tensor, logs: List[List[Tensor]], *weights: Tensor) -> Tensor:
-        ctx.logs = logs  # filled in by the time loop after this call: each step appends its inputs
+        # Filled in by the time loop after this call: each step appends its inputs, detached (values only:
+        # a logged tensor that kept its history would tie the graph to this node in a cycle gc cannot free).
+        ctx.logs = logs
         return acc.view_as(acc)
 
     @staticmethod
+    @once_differentiable  # the loop multiplies by detached weights: no second-order terms through them
     def backward(ctx, grad: Tensor):
-        logs, ctx.logs = ctx.logs, None
         # dL/dW = Σ_t x_t^T dL/dacc_t = X^T dL/dacc: one matrix product over every step and sequence.
         grads = [torch.cat(xs, -2).transpose(-1, -2) @ grad if xs and ctx.needs_input_grad[2 + j] else None
-                 for j, xs in enumerate(logs)]
+                 for j, xs in enumerate(ctx.logs)]
         return (grad, None, *grads)
 
 
@@ -66,10 +70,10 @@ def defer_weight_grads(acc: Tensor, weights: List[Tensor]) -> Tuple[Tensor, List
     """Make the gradients of weights used at every step of a time loop one matrix product each, not one per step.
 
     A loop that computes acc_t + Σ_j x_jt @ w_j at step t (acc_t: its rows of `acc`) instead uses the returned
-    accumulator, multiplies by `w_j.detach()`, and appends x_jt to `logs[j]` (in acc_t's rows). Backward then
-    gives each w_j the gradient X_j^T dL/dacc over all steps at once: per-step weight gradients are small
-    matrix products (K = batch) and a full-size addition each, the costliest part of a recurrent backward pass
-    after the input gradients. TorchScript never runs this (no gradients in exported models).
+    accumulator, multiplies by `w_j.detach()`, and appends `x_jt.detach()` to `logs[j]` (in acc_t's rows).
+    Backward then gives each w_j the gradient X_j^T dL/dacc over all steps at once: per-step weight gradients
+    are small matrix products (K = batch) and a full-size addition each. TorchScript never runs this (exported
+    models compute no gradients).
 
     :param acc: (..., N, G) every step's additive term (projected inputs or biases), rows step by step
     :param weights: (..., I_j, G) each
@@ -190,7 +194,7 @@ class RecurrentLayer(nn.Module):
         _, h_mask, c_mask, w_hh_t = masks
         hh = h if h_mask is None else h * h_mask  # variational dropout on h_{t-1} (Gal & Ghahramani)
         if hh_log is not None:
-            hh_log.append(hh)
+            hh_log.append(hh.detach())
         if self.cell == "lstm":
             gates = _affine(gx, hh, w_hh_t)
             i, f, g, o = gates.chunk(4, 2)
@@ -240,7 +244,7 @@ class RecurrentLayer(nn.Module):
         if x_mask is not None:  # variational dropout on x: one mask per sequence, the same at every step
             xs = xs * x_mask.transpose(0, 1).unsqueeze(1)
         # (N, D, I): the steps that run, step by step; batch_sizes[t] sequences run at step t.
-        data, batch_sizes = torch._pack_padded_sequence(xs, lens.cpu(), True)
+        data, batch_sizes = torch._pack_padded_sequence(xs, lens.to(device="cpu", dtype=torch.long), True)
         gx = self.project(data.transpose(0, 1), None)  # (D, N, G*H): one matrix product for every step
         sizes: List[int] = batch_sizes.tolist()
         hh_log: Optional[List[Tensor]] = None
@@ -250,7 +254,7 @@ class RecurrentLayer(nn.Module):
             masks = (masks[0], masks[1], masks[2], masks[3].detach())
         h = x.new_zeros(D, B, H)
         c = x.new_zeros(D, B, H if self.cell == "lstm" else 0)
-        h_ends: List[Tensor] = []  # final states of the sequences that have ended, later ones first
+        h_ends: List[Tensor] = []  # final states of the sequences that have ended, shortest first
         c_ends: List[Tensor] = []
         outs: List[Tensor] = []
         n = B

@@ -104,7 +104,7 @@ class Decoder(nn.Module):
             if x_mask is not None:
                 feed = feed * x_mask[0, :, x_mask.size(2) - self.feed_size :]
             if logs is not None:
-                logs[0].append(feed)
+                logs[0].append(feed.detach())
             gx = torch.addmm(gx, feed, weights[0])  # (B, G*H)
         hs: List[Tensor] = []
         cs: List[Tensor] = []
@@ -118,7 +118,7 @@ class Decoder(nn.Module):
                 if x_mask is not None:
                     x = x * x_mask[0]  # variational: one mask per sequence
                 if logs is not None:
-                    logs[2 * k].append(x)
+                    logs[2 * k].append(x.detach())
                 gx = torch.addmm(adds[k], x, weights[k])
             hh_log = logs[2 * k + 1] if logs is not None and self.defer_hh else None
             h_k, c_k = layer.step(gx.unsqueeze(0), h_prev[k].unsqueeze(0), c_prev[k].unsqueeze(0), m, hh_log)
@@ -128,7 +128,7 @@ class Decoder(nn.Module):
         context, weights_a = self.attention(x, keys, values, src_mask)
         cx = torch.cat([context, x], 1)
         if logs is not None:
-            logs[2 * L].append(cx)
+            logs[2 * L].append(cx.detach())
         attn_vec = torch.tanh(torch.addmm(adds[L], cx, weights[L]))  # s̃_t = tanh(W_c [c_t; s_t] + b_c)
         return attn_vec, weights_a, (torch.cat(hs, 0), torch.cat(cs, 0), attn_vec)
 
@@ -176,9 +176,10 @@ class Decoder(nn.Module):
             if bool((tgt_lens < 1).any()) or bool((tgt_lens > T).any()):
                 raise ValueError(f"tgt_lens: every length must be in [1, {T}]")
             # Longest first, so that the sentences still running at step t are the first rows.
+            tgt_lens = tgt_lens.to(tgt_in.device)
             sorted_lens, order = tgt_lens.sort(descending=True, stable=True)
             pos = order.argsort()
-            lens = sorted_lens.cpu()
+            lens = sorted_lens.to(device="cpu", dtype=torch.long)
             tgt_in, keys, values, src_mask = (tgt_in.index_select(0, order), keys.index_select(0, order),
                                               values.index_select(0, order), src_mask.index_select(0, order))
             h, c, feed = state

@@ -139,14 +139,39 @@ def test_variational_hidden_mask_is_fixed_within_a_sequence():
 
 
 def test_rnndrop_zeroes_the_same_cell_units_at_every_step():
+    # mixed lengths, both directions: sequences leave the packed loop at different steps, and each keeps its
+    # own mask to the end
     torch.manual_seed(5)
-    layer = RecurrentLayer("lstm", 4, 16, 1, Regularizers(rnndrop=0.5)).train()
-    out, _, c = layer(torch.randn(3, 9, 4), torch.full((3,), 9))
+    layer = RecurrentLayer("lstm", 4, 16, 2, Regularizers(rnndrop=0.5)).train()
+    lens = torch.tensor([6, 9, 3, 7])
+    out, _, c = layer(torch.randn(4, 9, 4), lens)
     dead = out == 0  # h_t = o ⊙ tanh(c_t) is 0 exactly where the cell mask is 0
-    assert dead.any()
-    assert torch.equal(dead, dead[:, :1].expand_as(dead))  # same units at every step
-    assert not torch.equal(dead[0], dead[1])  # a new mask per sequence
-    assert torch.all(c[0][dead[:, 0]] == 0)
+    for b, n in enumerate(lens.tolist()):
+        assert torch.equal(dead[b, :n], dead[b, :1].expand(n, -1))  # same units at every step
+        assert torch.all(dead[b, n:])  # padding
+    assert dead[:, 0].any()
+    assert not torch.equal(dead[0, 0], dead[1, 0])  # a new mask per sequence
+    assert torch.all(c.permute(1, 0, 2).reshape(4, -1)[dead[:, 0]] == 0)
+
+
+def test_deferred_weight_gradients_free_their_graph_and_allow_a_second_backward():
+    import gc
+
+    layer = RecurrentLayer("lstm", 3, 4, 2, Regularizers()).train()
+    x, lens = torch.randn(2, 5, 3), torch.tensor([5, 3])
+
+    def live_tensors() -> int:
+        gc.collect()
+        return sum(type(o) is torch.Tensor for o in gc.get_objects())
+
+    layer(x, lens)[0].sum()  # a forward pass that is never backpropagated (a skipped batch)
+    before = live_tensors()
+    for _ in range(3):
+        layer(x, lens)[0].sum()
+    assert live_tensors() == before
+    loss = layer(x, lens)[0].square().sum()
+    first = torch.autograd.grad(loss, layer.weight_hh, retain_graph=True)[0]
+    torch.testing.assert_close(torch.autograd.grad(loss, layer.weight_hh)[0], first, atol=0, rtol=0)
 
 
 def test_weight_drop_mask_changes_between_passes_not_within():

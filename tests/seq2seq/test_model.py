@@ -91,14 +91,17 @@ def reference_decoder(model, tgt_in, state, keys, values, src_mask):
     return dec.logits(torch.stack(outs, 1))
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-@pytest.mark.parametrize("input_feeding", [True, False])
-def test_split_first_layer_projection_equals_projecting_the_whole_input(cell, input_feeding):
+@pytest.mark.parametrize(
+    "cell, input_feeding, dec_layers",
+    [(c, f, 2) for c in ("lstm", "gru", "rnn") for f in (True, False)] + [("lstm", True, 1), ("gru", True, 3)],
+)
+def test_split_first_layer_projection_equals_projecting_the_whole_input(cell, input_feeding, dec_layers):
     # the decoder projects every target embedding before its time loop and only s̃_{t-1} in it; with
     # variational dropout masks and weight drop on (training mode), that equals the per-step projection of
     # [y_{t-1}; s̃_{t-1}], and so does decode_step, one step at a time, in eval
     reg = Regularizers(dropout=0.2, variational=0.3, weight_drop=0.2)
-    model = tiny_model(cell=cell, input_feeding=input_feeding, dec_reg=reg, emb_dropout=0.1, out_dropout=0.1)
+    model = tiny_model(cell=cell, input_feeding=input_feeding, dec_reg=reg, emb_dropout=0.1, out_dropout=0.1,
+                       dec_layers=dec_layers)
     src, lens = random_batch(B=4, S=6)
     tgt = torch.randint(4, 26, (4, 5))
     model.train()
@@ -149,6 +152,24 @@ def test_packed_targets_equal_the_padded_batch_on_the_scored_steps(cell, input_f
         model = tiny_model(cell=cell, input_feeding=input_feeding, dec_reg=Regularizers(zoneout_c=0.3))
         with torch.no_grad():
             torch.testing.assert_close(model(src, lens, tgt, tgt_lens), model(src, lens, tgt)[mask])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_packed_targets_keep_each_sentence_s_masks(cell):
+    # targets already longest first, so packing keeps the order and both runs draw the same masks (nothing is
+    # drawn per step: no dropout between layers or before the output); rows dropped as sentences end must
+    # take their masks with them, or the packed logits differ from the padded batch's
+    reg = Regularizers(variational=0.4, rnndrop=0.3 if cell == "lstm" else 0.0, weight_drop=0.3)
+    model = tiny_model(cell=cell, dec_reg=reg, emb_dropout=0.2).train()
+    src, lens = random_batch(B=4, S=6)
+    tgt = torch.randint(4, 26, (4, 6))
+    tgt_lens = torch.tensor([6, 5, 3, 1])
+    mask = torch.arange(6).unsqueeze(0) < tgt_lens.unsqueeze(1)
+    torch.manual_seed(3)
+    packed = model(src, lens, tgt, tgt_lens)
+    torch.manual_seed(3)
+    full = model(src, lens, tgt)
+    torch.testing.assert_close(packed, full[mask], atol=1e-5, rtol=1e-5)
 
 
 def test_input_feeding_switch_changes_the_first_layer_input():
