@@ -82,16 +82,7 @@ def bench_decoding(trees: dict[str, str], checkpoint: str) -> None:
         ckpt, search = import_tree(root, ["training.checkpoint", "seq2seq.search"])
         eager = search.Search(ckpt.model_from_checkpoint(ckpt.load_checkpoint(checkpoint), checkpoint)).eval()
         searches[f"{side} eager"], searches[f"{side} scripted"] = eager, torch.jit.script(eager)
-    V_src = searches["after eager"].model.encoder.embed.num_embeddings
-    g = torch.Generator().manual_seed(1)
-    data = []
-    for _ in range(4):
-        lens = (torch.randn(R.B, generator=g) * 4 + 13).round().clamp(3, 40).long()
-        src = torch.randint(4, V_src, (R.B, int(lens.max())), generator=g)
-        for b in range(R.B):
-            src[b, lens[b] - 1] = 3
-            src[b, lens[b]:] = 0
-        data.append((src, lens))
+    data = R.source_batches(4, searches["after eager"].model.encoder.embed.num_embeddings)
     print(f"decoding {len(data) * R.B} sentences, batch {R.B}, {checkpoint}")
     with torch.inference_mode():
         for beam in (1, 5):

@@ -173,6 +173,20 @@ def bench_training(rounds: int, bucketed: bool) -> None:
               f"{memory[name] / 2**20:>9.0f} MiB")
 
 
+def source_batches(count: int, vocab: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`count` batches of B Multi30k-length source sentences ending with EOS (ids, lens); the same every run."""
+    g = torch.Generator().manual_seed(1)
+    data = []
+    for _ in range(count):
+        lens = (torch.randn(B, generator=g) * 4 + 13).round().clamp(3, 40).long()
+        src = torch.randint(4, vocab, (B, int(lens.max())), generator=g)
+        for b in range(B):
+            src[b, lens[b] - 1] = 3
+            src[b, lens[b]:] = 0
+        data.append((src, lens))
+    return data
+
+
 def bench_decoding(checkpoint: str | None, sentences: int) -> None:
     torch.manual_seed(0)
     if checkpoint:
@@ -183,16 +197,7 @@ def bench_decoding(checkpoint: str | None, sentences: int) -> None:
         model = ours(Regularizers(zoneout_c=0.1, zoneout_h=0.1, recurrent_dropout=0.1))
     search = Search(model).eval()
     scripted = torch.jit.script(search)
-    g = torch.Generator().manual_seed(1)
-    V_src = model.encoder.embed.num_embeddings
-    data = []
-    for _ in range(sentences // B):
-        lens = (torch.randn(B, generator=g) * 4 + 13).round().clamp(3, 40).long()
-        src = torch.randint(4, V_src, (B, int(lens.max())), generator=g)
-        for b in range(B):
-            src[b, lens[b] - 1] = 3
-            src[b, lens[b]:] = 0
-        data.append((src, lens))
+    data = source_batches(sentences // B, model.encoder.embed.num_embeddings)
     print(f"\ndecoding {len(data) * B} sentences, batch {B}, max length 1.5|src|+10, "
           f"{'trained ' + checkpoint if checkpoint else 'random weights (outputs run to the maximum length)'}")
     with torch.inference_mode():

@@ -162,18 +162,18 @@ class RecurrentLayer(nn.Module):
                 w_hh = F.dropout(w_hh, self.weight_drop, True)
         return x_mask, h_mask, c_mask, w_hh.transpose(1, 2)
 
-    def project(self, x: Tensor, x_mask: Optional[Tensor]) -> Tensor:
-        """Input projections W_ih x + b of every step at once.
+    def input_bias(self) -> Tensor:
+        """The bias added to W_ih x: b_ih + b_hh, except for the GRU, whose b_hn sits inside r ⊙ (W_hn h + b_hn).
+        (D, G*H)"""
+        return self.bias_ih + self.bias_hh if self.fold_bias else self.bias_ih
 
-        :param x: (D, N, I), N = B or B*T, rows ordered by batch
-        :param x_mask: (D, B, I) or None
+    def project(self, x: Tensor) -> Tensor:
+        """Input projections W_ih x + b of many steps at once (x already masked).
+
+        :param x: (D, N, I)
         :return: (D, N, G*H)
         """
-        if x_mask is not None:
-            D, B = x_mask.size(0), x_mask.size(1)
-            x = (x.view(D, B, -1, x.size(2)) * x_mask.unsqueeze(2)).view(x.shape)
-        bias = self.bias_ih + self.bias_hh if self.fold_bias else self.bias_ih
-        return _affine(bias.unsqueeze(1), x, self.weight_ih.transpose(1, 2))
+        return _affine(self.input_bias().unsqueeze(1), x, self.weight_ih.transpose(1, 2))
 
     def _zoneout(self, prev: Tensor, new: Tensor, rate: float) -> Tensor:
         # Zoneout (Krueger et al. 2017): each unit keeps its previous value with probability `rate`;
@@ -245,7 +245,7 @@ class RecurrentLayer(nn.Module):
             xs = xs * x_mask.transpose(0, 1).unsqueeze(1)
         # (N, D, I): the steps that run, step by step; batch_sizes[t] sequences run at step t.
         data, batch_sizes = torch._pack_padded_sequence(xs, lens.to(device="cpu", dtype=torch.long), True)
-        gx = self.project(data.transpose(0, 1), None)  # (D, N, G*H): one matrix product for every step
+        gx = self.project(data.transpose(0, 1))  # (D, N, G*H): one matrix product for every step
         sizes: List[int] = batch_sizes.tolist()
         hh_log: Optional[List[Tensor]] = None
         if self.cell != "gru" and deferring():  # the GRU's W_hh h has its own bias term, inside r ⊙ (·)

@@ -58,7 +58,7 @@ class Decoder(nn.Module):
         for k, layer in enumerate(self.layers):
             if k > 0:
                 weights.append(layer.weight_ih[0].t())
-                biases.append((layer.bias_ih + layer.bias_hh if layer.fold_bias else layer.bias_ih)[0])
+                biases.append(layer.input_bias()[0])
         weights.append(self.concat.weight.t())
         biases.append(self.concat.bias)
         return weights, biases
@@ -80,8 +80,7 @@ class Decoder(nn.Module):
         """
         layer = self.layers[0]
         E = emb.size(-1)
-        bias = layer.bias_ih + layer.bias_hh if layer.fold_bias else layer.bias_ih
-        gx = torch.addmm(bias[0], emb.reshape(-1, E), layer.weight_ih[0, :, :E].t())
+        gx = torch.addmm(layer.input_bias()[0], emb.reshape(-1, E), layer.weight_ih[0, :, :E].t())
         return gx.view(list(emb.shape[:-1]) + [gx.size(1)])
 
     def step(self, adds: List[Tensor], state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
@@ -143,12 +142,16 @@ class Decoder(nn.Module):
         N = gx_emb.size(0)
         accs: List[Tensor] = []
         logs: List[List[Tensor]] = []
-        for k in range(len(weights)):
+        for k in range(len(weights)):  # layers 0..L-1 log [input, h_{t-1}], W_c logs [c_t; s_t]
             acc = gx_emb if k == 0 else biases[k - 1].expand(N, biases[k - 1].size(0))
-            recurrent = k < len(self.layers) and self.defer_hh
-            acc, acc_logs = defer_weight_grads(acc, [weights[k], masks[k][3]] if recurrent else [weights[k]])
+            deferred = [weights[k]]
+            if k < len(self.layers) and self.defer_hh:
+                deferred.append(masks[k][3])
+            acc, acc_logs = defer_weight_grads(acc, deferred)
             accs.append(acc)
-            logs += acc_logs if recurrent or k == len(self.layers) else acc_logs + [[]]
+            logs += acc_logs
+            if k < len(self.layers) and not self.defer_hh:
+                logs.append([])  # the GRU's h_{t-1} slot: its W_hh gradient stays per step
         detached = [(m[0], m[1], m[2], m[3].detach() if self.defer_hh else m[3]) for m in masks]
         return accs, logs, [w.detach() for w in weights], detached
 

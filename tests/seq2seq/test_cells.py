@@ -68,7 +68,7 @@ def test_step_equals_torch_cell(cell):
             getattr(layer, name)[0].copy_(getattr(ref, name))
     x, h, c = torch.randn(3, 5), torch.randn(3, 7), torch.randn(3, 7)
     masks = layer.sample_masks(3, x)
-    gx = layer.project(x.unsqueeze(0), masks[0])
+    gx = layer.project(x.unsqueeze(0))
     h_new, c_new = layer.step(gx, h.unsqueeze(0), c.unsqueeze(0) if cell == "lstm" else h.new_zeros(1, 3, 0), masks)
     if cell == "lstm":
         ref_h, ref_c = ref(x, (h, c))
@@ -130,7 +130,7 @@ def test_variational_hidden_mask_is_fixed_within_a_sequence():
     # Units dropped from h_{t-1} have no influence on the step, whatever the step.
     for _ in range(3):
         h = torch.randn(1, 2, 8, requires_grad=True)
-        gx = layer.project(torch.randn(1, 2, 3), masks[0])
+        gx = layer.project(torch.randn(1, 2, 3) * masks[0])
         h_new, _ = layer.step(gx, h, torch.randn(1, 2, 8), masks)
         (grad,) = torch.autograd.grad(h_new.sum(), h)
         dropped = (h_mask == 0).expand_as(grad)
@@ -204,7 +204,7 @@ def test_recurrent_dropout_only_drops_the_candidate():
     layer = RecurrentLayer("lstm", 3, 32, 1, Regularizers(recurrent_dropout=0.9)).train()
     x, h, c = torch.randn(1, 4, 3), torch.randn(1, 4, 32), torch.randn(1, 4, 32)
     masks = layer.sample_masks(4, x)
-    gx = layer.project(x, masks[0])
+    gx = layer.project(x)
     _, c_new = layer.step(gx, h, c, masks)
     gates = torch.baddbmm(gx, h, masks[3])
     i, f, g, _ = gates.chunk(4, 2)

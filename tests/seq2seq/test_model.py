@@ -80,7 +80,9 @@ def reference_decoder(model, tgt_in, state, keys, values, src_mask):
         for k, layer in enumerate(dec.layers):
             if k:
                 x = torch.nn.functional.dropout(x, dec.dropout, dec.training)
-            h_k, c_k = layer.step(layer.project(x.unsqueeze(0), masks[k][0]), h[k : k + 1], c[k : k + 1], masks[k])
+            x_mask = masks[k][0]
+            gx = layer.project((x if x_mask is None else x * x_mask[0]).unsqueeze(0))
+            h_k, c_k = layer.step(gx, h[k : k + 1], c[k : k + 1], masks[k])
             hs.append(h_k)
             cs.append(c_k)
             x = h_k[0]
