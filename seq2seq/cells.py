@@ -132,8 +132,7 @@ class RecurrentLayer(nn.Module):
         if cell == "rnn" and reg.recurrent_dropout > 0:
             raise ValueError("recurrent_dropout: applies to LSTM and GRU candidates, not to the tanh RNN")
         self.cell, self.hidden, self.num_dirs = cell, hidden, num_dirs
-        self.variational, self.rnndrop, self.weight_drop = reg.variational, reg.rnndrop, reg.weight_drop
-        self.recurrent_dropout, self.zoneout_c, self.zoneout_h = reg.recurrent_dropout, reg.zoneout_c, reg.zoneout_h
+        self.set_rates(reg)
         # The GRU's b_hn sits inside r ⊙ (W_hn h + b_hn); the other cells' b_hh can join b_ih.
         self.fold_bias = cell != "gru"
         G = GATES[cell] * hidden
@@ -144,6 +143,12 @@ class RecurrentLayer(nn.Module):
         bound = 1.0 / math.sqrt(hidden)  # torch.nn's initialization
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
+
+    def set_rates(self, reg: Regularizers) -> None:
+        """Replace the recurrent regularizers' rates (a training schedule, eager only: scripting
+        freezes them)."""
+        self.variational, self.rnndrop, self.weight_drop = reg.variational, reg.rnndrop, reg.weight_drop
+        self.recurrent_dropout, self.zoneout_c, self.zoneout_h = reg.recurrent_dropout, reg.zoneout_c, reg.zoneout_h
 
     def sample_masks(self, batch: int, like: Tensor) -> Masks:
         """Masks fixed for one sequence (b, c) and one forward pass (d); none in eval."""
@@ -302,10 +307,16 @@ class RecurrentStack(nn.Module):
             raise ValueError(f"num_layers: must be at least 1, got {num_layers}")
         D = 2 if bidirectional else 1
         self.cell, self.num_layers, self.num_dirs, self.hidden = cell, num_layers, D, hidden
-        self.dropout = reg.dropout
         self.layers = nn.ModuleList(
             [RecurrentLayer(cell, input_size if k == 0 else D * hidden, hidden, D, reg) for k in range(num_layers)]
         )
+        self.set_rates(reg)
+
+    def set_rates(self, reg: Regularizers) -> None:
+        """Replace every layer's regularizer rates; the fused kernel runs whenever none acts in the recurrence."""
+        self.dropout = reg.dropout
+        for layer in self.layers:
+            layer.set_rates(reg)
         self.loop_in_train = reg.needs_custom_loop
         self.loop_in_eval = reg.zoneout_c > 0 or reg.zoneout_h > 0  # eval uses zoneout's expectation
 

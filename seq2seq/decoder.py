@@ -9,7 +9,7 @@ from torch.jit import Final
 
 from seq2seq.attention import Attention
 from seq2seq.cells import Masks, RecurrentLayer, defer_weight_grads, deferring, narrow_masks
-from seq2seq.config import ModelConfig
+from seq2seq.config import ModelConfig, Regularizers
 
 # Decoder state: h (L, B, H), c (L, B, H or 0), previous attentional vector s̃_{t-1} (B, H).
 State = Tuple[Tensor, Tensor, Tensor]
@@ -40,6 +40,12 @@ class Decoder(nn.Module):
         self.out = nn.Linear(H, cfg.tgt_vocab)  # W_y, b_y
         if cfg.tie_embeddings:
             self.out.weight = self.embed.weight
+
+    def set_rates(self, reg: Regularizers) -> None:
+        """Replace the regularizer rates of every layer (a training schedule, eager only)."""
+        self.dropout = reg.dropout
+        for layer in self.layers:
+            layer.set_rates(reg)
 
     def sample_masks(self, batch: int, like: Tensor) -> List[Masks]:
         """Per-sequence masks of every layer, drawn once per forward pass (none in eval)."""

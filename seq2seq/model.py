@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch.jit import Final
 
-from seq2seq.config import ModelConfig
+from seq2seq.config import ModelConfig, Regularizers
 from seq2seq.decoder import Decoder, State
 from seq2seq.encoder import Encoder
 
@@ -22,6 +22,14 @@ class Seq2Seq(nn.Module):
         self.decoder = Decoder(cfg)
         self.pad_id, self.bos_id, self.eos_id = cfg.pad_id, cfg.bos_id, cfg.eos_id
         self.dec_hidden = cfg.dec_hidden
+
+    def set_regularizers(self, enc_reg: Regularizers, dec_reg: Regularizers) -> None:
+        """Replace the encoder's and decoder's regularizer rates, as a training schedule ramps them (eager only;
+        an exported model is built with the rates in effect when its checkpoint was written)."""
+        enc_reg.validate(self.encoder.rnn.cell)
+        dec_reg.validate(self.encoder.rnn.cell)
+        self.encoder.rnn.set_rates(enc_reg)
+        self.decoder.set_rates(dec_reg)
 
     def encode(self, src: Tensor, src_lens: Tensor) -> Tuple[Tensor, Tensor, Tensor, State]:
         """:return: keys (B, S, H), values (B, S, H), src_mask (B, S), initial decoder state"""

@@ -6,6 +6,7 @@ Errors name the file and line of the offending key, and are raised before any tr
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import yaml
 
 from seq2seq.config import ModelConfig, Regularizers
+from seq2seq.init import SCHEMES
 from seq2seq.translator import SearchOptions
 
 
@@ -74,6 +76,11 @@ class OptimConfig:
     plateau_patience: int = 1
     min_lr: float = 1e-5
     label_smoothing: float = 0.1
+    init: str = "torch"
+    init_scale: float = 0.1
+    forget_bias: float = 0.0
+    reg_start_step: int = 0
+    reg_ramp_steps: int = 0
     clip_norm: float = 1.0
     max_steps: int = 0
     max_epochs: int = 0
@@ -84,6 +91,23 @@ class OptimConfig:
     keep_best: int = 3
     log_every: int = 20
     max_nonfinite: int = 20
+
+    def reg_scale(self, step: int) -> float:
+        """The fraction of the recurrent regularizers' rates in effect at update `step` (1-based): none before
+        `reg_start_step`, then a linear ramp over `reg_ramp_steps` updates."""
+        if not self.reg_start_step and not self.reg_ramp_steps:
+            return 1.0
+        if not self.reg_ramp_steps:
+            return 1.0 if step > self.reg_start_step else 0.0
+        return min(max(step - self.reg_start_step, 0) / self.reg_ramp_steps, 1.0)
+
+
+RECURRENT_RATES = ("rnndrop", "variational", "weight_drop", "recurrent_dropout", "zoneout_c", "zoneout_h")
+
+
+def scaled_recurrent(reg: Regularizers, scale: float) -> Regularizers:
+    """`reg` with the variants acting inside the recurrence, (b)-(f), scaled by `scale`; (a) unchanged."""
+    return dataclasses.replace(reg, **{name: getattr(reg, name) * scale for name in RECURRENT_RATES})
 
 
 @dataclass
@@ -107,8 +131,13 @@ class ExperimentConfig:
     train: OptimConfig = field(default_factory=OptimConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
 
-    def model_config(self, src_vocab: int, tgt_vocab: int) -> ModelConfig:
-        return ModelConfig(src_vocab=src_vocab, tgt_vocab=tgt_vocab, **asdict(self.model))
+    def model_config(self, src_vocab: int, tgt_vocab: int, step: int | None = None) -> ModelConfig:
+        """The network; with `step`, its recurrent regularizers at the rates the schedule gives that update."""
+        cfg = ModelConfig(src_vocab=src_vocab, tgt_vocab=tgt_vocab, **asdict(self.model))
+        if step is not None:
+            scale = self.train.reg_scale(step)
+            cfg.enc_reg, cfg.dec_reg = scaled_recurrent(cfg.enc_reg, scale), scaled_recurrent(cfg.dec_reg, scale)
+        return cfg
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,6 +155,14 @@ class ExperimentConfig:
              "train.schedule: must be plateau, inverse_sqrt or constant"),
             (self.train.lr > 0, "train.lr: must be positive"),
             (0 <= self.train.label_smoothing < 1, "train.label_smoothing: must be in [0, 1)"),
+            (self.train.init in SCHEMES, f"train.init: must be one of {', '.join(SCHEMES)}"),
+            (0 < self.train.init_scale < float("inf"), "train.init_scale: must be a positive number"),
+            (math.isfinite(self.train.forget_bias), "train.forget_bias: must be a finite number"),
+            (self.train.reg_start_step >= 0, "train.reg_start_step: must be >= 0"),
+            (self.train.reg_ramp_steps >= 0, "train.reg_ramp_steps: must be >= 0"),
+            (not self.train.max_steps or self.train.reg_start_step + self.train.reg_ramp_steps <= self.train.max_steps,
+             "train.reg_ramp_steps: the regularizer schedule (reg_start_step + reg_ramp_steps) ends after "
+             "train.max_steps"),
             (self.train.max_tokens >= 1, "train.max_tokens: must be positive"),
             (self.train.keep_best >= 1, "train.keep_best: must be at least 1"),
             (self.data.max_len >= 1 and self.data.max_ratio >= 1, "data.max_len, data.max_ratio: must be >= 1"),

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from seq2seq.init import initialize
 from seq2seq.model import Seq2Seq
 from seq2seq.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 from seq2seq.translator import Translator
@@ -31,7 +32,7 @@ from training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from training.config import ConfigError, ExperimentConfig, save_config
+from training.config import ConfigError, ExperimentConfig, save_config, scaled_recurrent
 from training.corpus import Corpus, filter_pairs, load_split
 from training.evaluate import score
 from training.vocab import build_vocabs
@@ -143,7 +144,9 @@ class Trainer:
         data = prepare_data(cfg, self.run_dir, self.log)
         model_cfg = cfg.model_config(len(data.src_tok), len(data.tgt_tok))
         torch.manual_seed(t.seed)
-        model = Seq2Seq(model_cfg).to(device)
+        model = Seq2Seq(model_cfg)
+        initialize(model, t.init, t.init_scale, t.forget_bias)
+        model = model.to(device)
         # The fused kernel updates every parameter in one pass (on a 2-core CPU, 4x faster than the default).
         opt = torch.optim.Adam(model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay,
                                fused=device.type in ("cpu", "cuda"))
@@ -184,7 +187,7 @@ class Trainer:
 
     def _state(self, model: Seq2Seq, opt: torch.optim.Optimizer, st: dict[str, Any]) -> dict[str, Any]:
         return {
-            "model_config": model_config_dict(self.cfg, model),
+            "model_config": model_config_dict(self.cfg, model, st["step"]),
             "model_state": model.state_dict(),
             "optimizer": opt.state_dict(),
             "step": st["step"],
@@ -227,6 +230,7 @@ class Trainer:
                 idx = batches[st["batch_in_epoch"]]
                 st["batch_in_epoch"] += 1
                 model.train()
+                self._schedule_regularizers(model, st["step"] + 1)
                 lr = lr_at(cfg, st["step"] + 1, st["plateau_scale"])
                 for group in opt.param_groups:
                     group["lr"] = lr
@@ -273,6 +277,14 @@ class Trainer:
         st["elapsed"] += time.time() - started
         bar.close()
         self.log(f"training stopped at step {st['step']}: {st['stopped']}")
+
+    def _schedule_regularizers(self, model: Seq2Seq, step: int) -> None:
+        """Set the recurrent regularizers' rates for update `step` (`train.reg_start_step`, `reg_ramp_steps`)."""
+        scale = self.cfg.train.reg_scale(step)
+        if scale != getattr(self, "_reg_scale", None):
+            m = self.cfg.model
+            model.set_regularizers(scaled_recurrent(m.enc_reg, scale), scaled_recurrent(m.dec_reg, scale))
+            self._reg_scale = scale
 
     def translator(self, model: Seq2Seq, data: Data) -> Translator:
         s = self.cfg.search
@@ -356,8 +368,10 @@ class Trainer:
         return result
 
 
-def model_config_dict(cfg: ExperimentConfig, model: Seq2Seq) -> dict[str, Any]:
-    return cfg.model_config(model.encoder.embed.num_embeddings, model.decoder.embed.num_embeddings).to_dict()
+def model_config_dict(cfg: ExperimentConfig, model: Seq2Seq, step: int) -> dict[str, Any]:
+    """The network as trained at update `step`: regularizer rates as the schedule had them (zoneout's
+    expectation at inference must use the rate the weights were trained with)."""
+    return cfg.model_config(model.encoder.embed.num_embeddings, model.decoder.embed.num_embeddings, step).to_dict()
 
 
 class MetricsLog:
