@@ -1,4 +1,5 @@
-# The translation service: CPU torch, this project, `seq2seq serve` on port 8000.
+# The translation service: CPU torch, the core and the [serve] extra, `seq2seq serve` on port 8000.
+# No training code: training/ is neither copied nor installed (`seq2seq train` in the image says what it needs).
 #   docker build -t seq2seq-translate .
 #   docker run -p 8000:8000 -v "$PWD/models:/models:ro" seq2seq-translate     # serves /models/model.pt
 # Settings come from SEQ2SEQ_* variables (service/settings.py), e.g. -e SEQ2SEQ_API_KEYS=key1,key2.
@@ -18,9 +19,8 @@ RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 COPY pyproject.toml README.md ./
 COPY seq2seq/ seq2seq/
-COPY training/ training/
 COPY service/ service/
-RUN pip install . \
+RUN pip install '.[serve]' \
     && useradd --system --no-create-home --uid 10001 translate
 
 USER translate

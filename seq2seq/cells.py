@@ -14,7 +14,7 @@ kernel instead (`torch.lstm` on a packed sequence).
 
 
 import math
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,14 +26,21 @@ from seq2seq.config import Regularizers
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
-# One sequence's masks: x mask (D, B, I), h mask (D, B, H), c mask (D, B, H), W_hh^T (D, H, G*H).
-Masks = Tuple[Optional[Tensor], Optional[Tensor], Optional[Tensor], Tensor]
+
+class Masks(NamedTuple):
+    """What one layer's steps share for one forward pass: each sequence's dropout masks (None when off or in
+    eval), drawn once, and the W_hh every step multiplies by, transposed (after weight drop in training)."""
+
+    x_mask: Optional[Tensor]  # (D, B, I) variational dropout on x_t (Gal & Ghahramani)
+    h_mask: Optional[Tensor]  # (D, B, H) variational dropout on h_{t-1}
+    c_mask: Optional[Tensor]  # (D, B, H) RNNdrop on c_t (Moon et al.)
+    w_hh_t: Tensor  # (D, H, G*H) W_hh^T; in training, weight drop's DropConnect applied (Merity et al.)
 
 
 def narrow_masks(masks: Masks, n: int) -> Masks:
     """The masks of the first `n` sequences of the batch (the weights are shared)."""
     x_mask, h_mask, c_mask, w_hh_t = masks
-    return (
+    return Masks(
         None if x_mask is None else x_mask[:, :n],
         None if h_mask is None else h_mask[:, :n],
         None if c_mask is None else c_mask[:, :n],
@@ -165,7 +172,7 @@ class RecurrentLayer(nn.Module):
                 c_mask = _bernoulli_mask([D, batch, H], self.rnndrop, like)
             if self.weight_drop > 0:
                 w_hh = F.dropout(w_hh, self.weight_drop, True)
-        return x_mask, h_mask, c_mask, w_hh.transpose(1, 2)
+        return Masks(x_mask, h_mask, c_mask, w_hh.transpose(1, 2))
 
     def input_bias(self) -> Tensor:
         """The bias added to W_ih x: b_ih + b_hh, except for the GRU, whose b_hn sits inside r ⊙ (W_hn h + b_hn).
@@ -196,7 +203,7 @@ class RecurrentLayer(nn.Module):
         :param h: (D, B, H) previous hidden state; c: (D, B, H) previous cell state (LSTM) or (D, B, 0)
         :param hh_log: where the step appends the h_{t-1} it multiplies by W_hh, when W_hh's gradient is deferred
         """
-        _, h_mask, c_mask, w_hh_t = masks
+        h_mask, c_mask, w_hh_t = masks.h_mask, masks.c_mask, masks.w_hh_t
         hh = h if h_mask is None else h * h_mask  # variational dropout on h_{t-1} (Gal & Ghahramani)
         if hh_log is not None:
             hh_log.append(hh.detach())
@@ -245,7 +252,7 @@ class RecurrentLayer(nn.Module):
         x = x.index_select(0, order)
         xs = torch.stack([x, reverse_padded(x, lens)] if D == 2 else [x], 2)  # (B, T, D, I)
         masks = self.sample_masks(B, x)
-        x_mask = masks[0]
+        x_mask = masks.x_mask
         if x_mask is not None:  # variational dropout on x: one mask per sequence, the same at every step
             xs = xs * x_mask.transpose(0, 1).unsqueeze(1)
         # (N, D, I): the steps that run, step by step; batch_sizes[t] sequences run at step t.
@@ -254,9 +261,9 @@ class RecurrentLayer(nn.Module):
         sizes: List[int] = batch_sizes.tolist()
         hh_log: Optional[List[Tensor]] = None
         if self.cell != "gru" and deferring():  # the GRU's W_hh h has its own bias term, inside r ⊙ (·)
-            gx, logs = defer_weight_grads(gx, [masks[3]])
+            gx, logs = defer_weight_grads(gx, [masks.w_hh_t])
             hh_log = logs[0]
-            masks = (masks[0], masks[1], masks[2], masks[3].detach())
+            masks = Masks(masks.x_mask, masks.h_mask, masks.c_mask, masks.w_hh_t.detach())
         h = x.new_zeros(D, B, H)
         c = x.new_zeros(D, B, H if self.cell == "lstm" else 0)
         h_ends: List[Tensor] = []  # final states of the sequences that have ended, shortest first
@@ -293,6 +300,7 @@ class RecurrentStack(nn.Module):
     """
 
     cell: Final[str]
+    input_size: Final[int]
     num_layers: Final[int]
     num_dirs: Final[int]
     hidden: Final[int]
@@ -307,6 +315,7 @@ class RecurrentStack(nn.Module):
             raise ValueError(f"num_layers: must be at least 1, got {num_layers}")
         D = 2 if bidirectional else 1
         self.cell, self.num_layers, self.num_dirs, self.hidden = cell, num_layers, D, hidden
+        self.input_size = input_size
         self.layers = nn.ModuleList(
             [RecurrentLayer(cell, input_size if k == 0 else D * hidden, hidden, D, reg) for k in range(num_layers)]
         )
@@ -325,10 +334,12 @@ class RecurrentStack(nn.Module):
 
     def forward(self, x: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """:param x: (B, T, I); lens: (B,) → outputs (B, T, D*H), h_n (L*D, B, H), c_n (L*D, B, H or 0)"""
-        if x.dim() != 3:
-            raise ValueError(f"x: expected (B, T, I), got shape {list(x.shape)}")
+        if x.dim() != 3 or x.size(2) != self.input_size:
+            raise ValueError(f"x: expected (B, T, {self.input_size}), got shape {list(x.shape)}")
         if lens.dim() != 1 or lens.size(0) != x.size(0):
             raise ValueError(f"lens: expected ({x.size(0)},), got shape {list(lens.shape)}")
+        if lens.dtype != torch.long:
+            raise ValueError("lens: lengths must be a torch.long tensor")
         if x.size(0) == 0:
             raise ValueError("x: empty batch")
         if bool((lens < 1).any()) or bool((lens > x.size(1)).any()):

@@ -9,6 +9,12 @@ ATTENTIONS = ("dot", "general", "concat")
 BRIDGES = ("linear", "zeros")
 
 
+def check_rate(name: str, rate: object) -> None:
+    """A dropout-like rate: a number (not a bool or a string) in [0, 1); NaN is refused too."""
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
+        raise ValueError(f"{name}: a rate must be a number in [0, 1), got {rate!r}")
+
+
 @dataclass
 class Regularizers:
     """The six recurrent dropout variants of DESIGN §2; every rate defaults to 0 (off).
@@ -33,15 +39,36 @@ class Regularizers:
     zoneout_c: float = 0.0
     zoneout_h: float = 0.0
 
-    def validate(self, cell: str) -> None:
+    def __post_init__(self) -> None:
         for f in fields(self):
-            rate = getattr(self, f.name)
-            if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0.0 <= rate < 1.0:
-                raise ValueError(f"{f.name}: a rate must be a number in [0, 1), got {rate!r}")
+            check_rate(f.name, getattr(self, f.name))
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str) -> Regularizers:
+        """Build from a mapping (a checkpoint's or a config file's); an unknown key is named with the known ones.
+
+        :param where: the argument the mapping was given as, the prefix of messages (``enc_reg``, ``dec_reg``)
+        """
+        known = [f.name for f in fields(cls)]
+        for key in values:
+            if key not in known:
+                raise ValueError(f"{where}.{key}: unknown key; known keys: {', '.join(known)}")
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            raise ValueError(f"{where}.{exc}") from None
+
+    def validate(self, cell: str) -> None:
+        """Every rate in [0, 1) (again: a dataclass can be changed after construction), and none acting on a
+        cell state that `cell` lacks."""
+        for f in fields(self):
+            check_rate(f.name, getattr(self, f.name))
         if cell != "lstm":
             for name in ("rnndrop", "zoneout_c"):
                 if getattr(self, name) > 0:
                     raise ValueError(f"{name}: applies to the LSTM cell state; cell {cell!r} has none")
+        if cell == "rnn" and self.recurrent_dropout > 0:  # the tanh RNN has no candidate apart from its state
+            raise ValueError("recurrent_dropout: applies to LSTM and GRU candidates, not to the tanh RNN")
 
     @property
     def needs_custom_loop(self) -> bool:
@@ -85,9 +112,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.enc_reg, dict):
-            self.enc_reg = Regularizers(**self.enc_reg)
+            self.enc_reg = Regularizers.from_dict(self.enc_reg, "enc_reg")
         if isinstance(self.dec_reg, dict):
-            self.dec_reg = Regularizers(**self.dec_reg)
+            self.dec_reg = Regularizers.from_dict(self.dec_reg, "dec_reg")
         self.enc_reg = self.enc_reg or Regularizers()
         self.dec_reg = self.dec_reg or Regularizers()
         if self.cell not in CELLS:
@@ -103,9 +130,7 @@ class ModelConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {value!r}")
         for name in ("emb_dropout", "out_dropout"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name}: a rate must be in [0, 1), got {value!r}")
+            check_rate(name, getattr(self, name))
         for name in ("pad_id", "bos_id", "eos_id"):
             value = getattr(self, name)
             if not 0 <= value < min(self.src_vocab, self.tgt_vocab):
@@ -114,8 +139,11 @@ class ModelConfig:
             raise ValueError(
                 f"tie_embeddings: needs emb_dim == dec_hidden, got {self.emb_dim} and {self.dec_hidden}"
             )
-        self.enc_reg.validate(self.cell)
-        self.dec_reg.validate(self.cell)
+        for name in ("enc_reg", "dec_reg"):
+            try:
+                getattr(self, name).validate(self.cell)
+            except ValueError as exc:
+                raise ValueError(f"{name}.{exc}") from None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -26,9 +26,14 @@ def script(model: Seq2Seq) -> torch.jit.ScriptModule:
     return torch.jit.script(Search(model).eval())
 
 
-def save(model: Seq2Seq, path: str, src_spm: bytes, tgt_spm: bytes, meta: dict[str, Any]) -> None:
-    """Write the artifact atomically: a temporary file in the same folder, then a rename."""
-    scripted = script(model)
+def save(model: Seq2Seq | torch.jit.ScriptModule, path: str, src_spm: bytes, tgt_spm: bytes,
+         meta: dict[str, Any]) -> None:
+    """Write the artifact atomically: a temporary file in the same folder, then a rename.
+
+    :param model: a `Seq2Seq`, scripted here, or the module `script` returned (saved as it is, so the
+        module a caller checked against the eager model is the one written)
+    """
+    scripted = model if isinstance(model, torch.jit.ScriptModule) else script(model)
     meta = {**meta, "format_version": FORMAT_VERSION}
     extra = {"meta.json": json.dumps(meta, indent=2, ensure_ascii=False), "src.spm": src_spm, "tgt.spm": tgt_spm}
     folder = os.path.dirname(os.path.abspath(path))

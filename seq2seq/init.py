@@ -3,7 +3,7 @@
 - ``torch``: what each module's constructor draws (torch.nn's defaults: embeddings N(0, 1), recurrent and linear
   layers U(±1/√fan)).
 - ``uniform``: every parameter U(±scale), embeddings and biases included (OpenNMT-py's ``param_init``; Luong et
-  al. 2015 §4.1 and Sutskever et al. 2014 use scale 0.1).
+  al. 2015 §4.1 use scale 0.1, Sutskever et al. 2014 0.08).
 - ``xavier``: Glorot-uniform matrices and embeddings, zero biases (JoeyNMT's default).
 
 ``forget_bias`` then sets the LSTM forget gate's bias b_f (b_ih + b_hh) to that value (Jozefowicz et al. 2015

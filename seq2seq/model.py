@@ -1,4 +1,4 @@
-"""The sequence-to-sequence model: encoder, attentional decoder, and the step the searches call."""
+"""The sequence-to-sequence model: encoder and attentional decoder, with the checks of their inputs."""
 
 from typing import Optional, Tuple
 
@@ -15,6 +15,8 @@ class Seq2Seq(nn.Module):
     pad_id: Final[int]
     bos_id: Final[int]
     eos_id: Final[int]
+    src_vocab: Final[int]
+    tgt_vocab: Final[int]
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -22,6 +24,7 @@ class Seq2Seq(nn.Module):
         self.decoder = Decoder(cfg)
         self.pad_id, self.bos_id, self.eos_id = cfg.pad_id, cfg.bos_id, cfg.eos_id
         self.dec_hidden = cfg.dec_hidden
+        self.src_vocab, self.tgt_vocab = cfg.src_vocab, cfg.tgt_vocab
 
     def set_regularizers(self, enc_reg: Regularizers, dec_reg: Regularizers) -> None:
         """Replace the encoder's and decoder's regularizer rates, as a training schedule ramps them (eager only;
@@ -32,7 +35,21 @@ class Seq2Seq(nn.Module):
         self.decoder.set_rates(dec_reg)
 
     def encode(self, src: Tensor, src_lens: Tensor) -> Tuple[Tensor, Tensor, Tensor, State]:
-        """:return: keys (B, S, H), values (B, S, H), src_mask (B, S), initial decoder state"""
+        """
+        :param src: (B, S) ids ending with EOS, padded with pad_id; src_lens: (B,) torch.long, in [1, S]
+        :return: keys (B, S, H), values (B, S, H), src_mask (B, S), initial decoder state
+        """
+        check_ids("src", src, self.src_vocab)  # (B, S) token ids in the vocabulary
+        if src.size(0) == 0:
+            raise ValueError("src: expected a non-empty (B, S) batch of ids")
+        if src_lens.dim() != 1 or src_lens.size(0) != src.size(0):
+            raise ValueError(f"src_lens: expected one length per sentence, ({src.size(0)},), "
+                             f"got shape {list(src_lens.shape)}")
+        if src_lens.dtype != torch.long:
+            raise ValueError("src_lens: lengths must be a torch.long tensor")
+        shortest, longest = torch.aminmax(src_lens)
+        if int(shortest) < 1 or int(longest) > src.size(1):
+            raise ValueError(f"src_lens: every length must be in [1, S], S = {src.size(1)}")
         values, h0, c0 = self.encoder(src, src_lens)
         src_mask = torch.arange(src.size(1), device=src.device).unsqueeze(0) < src_lens.unsqueeze(1)
         feed = values.new_zeros(src.size(0), self.dec_hidden)
@@ -50,15 +67,19 @@ class Seq2Seq(nn.Module):
             raise ValueError(f"src: expected (B, S) ids, got shape {list(src.shape)}")
         if tgt_in.dim() != 2 or tgt_in.size(0) != src.size(0):
             raise ValueError(f"tgt_in: expected ({src.size(0)}, T) ids, got shape {list(tgt_in.shape)}")
+        check_ids("tgt_in", tgt_in, self.tgt_vocab)
         keys, values, src_mask, state = self.encode(src, src_lens)
         return self.decoder(tgt_in, state, keys, values, src_mask, tgt_lens)
 
-    def decode_step(self, prev: Tensor, state: State, keys: Tensor, values: Tensor,
-                    src_mask: Tensor) -> Tuple[Tensor, Tensor, State]:
-        """:param prev: (B,) previous token → log-probabilities (B, V), attention (B, S), new state"""
-        emb = self.decoder.embed(prev)
-        masks = self.decoder.sample_masks(prev.size(0), emb)
-        gx_emb = self.decoder.embed_projection(self.decoder.mask_embedding(emb, masks))
-        weights, biases = self.decoder.step_weights()
-        attn_vec, att, state = self.decoder.step([gx_emb] + biases, state, keys, values, src_mask, masks, weights)
-        return torch.log_softmax(self.decoder.logits(attn_vec), dim=-1), att, state
+
+def check_ids(name: str, ids: Tensor, vocab: int) -> None:
+    """Refuse what the embedding would fail on later, less clearly: not 2-D, not integers, or outside the
+    vocabulary. One pass over the ids (min and max together)."""
+    if ids.dim() != 2:
+        raise ValueError(f"{name}: expected (batch, length) ids, got shape {list(ids.shape)}")
+    if ids.dtype != torch.long and ids.dtype != torch.int:
+        raise ValueError(f"{name}: token ids must be a torch.long or torch.int tensor")
+    if ids.numel() > 0:
+        lowest, highest = torch.aminmax(ids)
+        if int(lowest) < 0 or int(highest) >= vocab:
+            raise ValueError(f"{name}: token ids must be in [0, {vocab}), got {int(lowest)} to {int(highest)}")

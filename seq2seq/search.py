@@ -23,6 +23,26 @@ def _reorder(state: State, rows: Tensor) -> State:
     return h.index_select(1, rows), c.index_select(1, rows), feed.index_select(0, rows)
 
 
+def _rows(keys: Tensor, values: Tensor, src_mask: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """The source side (keys, values, src_mask) of the hypotheses in `rows`."""
+    return keys.index_select(0, rows), values.index_select(0, rows), src_mask.index_select(0, rows)
+
+
+def _no_hypotheses(B: int) -> Tuple[List[List[Tensor]], List[List[Tensor]], List[List[float]]]:
+    """Empty lists of finished hypotheses (tokens, attention, scores) for each of B sentences."""
+    fin_tok: List[List[Tensor]] = []
+    fin_attn: List[List[Tensor]] = []
+    fin_score: List[List[float]] = []
+    for _ in range(B):
+        no_tensors: List[Tensor] = []
+        no_attn: List[Tensor] = []
+        no_scores: List[float] = []
+        fin_tok.append(no_tensors)
+        fin_attn.append(no_attn)
+        fin_score.append(no_scores)
+    return fin_tok, fin_attn, fin_score
+
+
 class Search(nn.Module):
     """The model with its searches; `forward` runs beam search, or greedy when beam_size is 1."""
 
@@ -30,21 +50,16 @@ class Search(nn.Module):
         super().__init__()
         self.model = model
 
-    def _check(
-        self, src: Tensor, src_lens: Tensor, beam_size: int, n_best: int, max_len_a: float, max_len_b: int
-    ) -> None:
-        if src.dim() != 2 or src.size(0) == 0:
-            raise ValueError("src: expected a non-empty (B, S) batch of ids")
-        if src_lens.dim() != 1 or src_lens.size(0) != src.size(0):
-            raise ValueError("src_lens: expected one length per sentence")
-        if bool((src_lens < 1).any()) or bool((src_lens > src.size(1)).any()):
-            raise ValueError("src_lens: every length must be in [1, S]")
+    def _check(self, beam_size: int, n_best: int, max_len_a: float, max_len_b: int, length_penalty: float) -> None:
+        """The search's own arguments; `Seq2Seq.encode` checks src and src_lens."""
         if beam_size < 1:
             raise ValueError("beam_size: must be at least 1")
         if n_best < 1 or n_best > beam_size:
             raise ValueError("n_best: must be between 1 and beam_size")
         if max_len_a < 0.0 or max_len_b < 1:
             raise ValueError("max_len_a, max_len_b: need a >= 0 and b >= 1")
+        if not (length_penalty >= 0.0 and length_penalty < float("inf")):  # NaN fails both comparisons
+            raise ValueError(f"length_penalty: must be a finite number >= 0, got {length_penalty}")
 
     def _mask_logp(self, logp: Tensor, force_eos: Tensor) -> Tensor:
         """Never emit pad or BOS; emit only EOS where a hypothesis reached its maximum length."""
@@ -72,10 +87,11 @@ class Search(nn.Module):
     def greedy(
         self, src: Tensor, src_lens: Tensor, max_len_a: float = 1.5, max_len_b: int = 10, length_penalty: float = 1.0
     ) -> Result:
-        self._check(src, src_lens, 1, 1, max_len_a, max_len_b)
+        self._check(1, 1, max_len_a, max_len_b, length_penalty)
         model = self.model
-        B = src.size(0)
         keys, values, src_mask, state = model.encode(src, src_lens)
+        step_w, masks = model.decoder.search_weights()  # once per search, not once per step
+        B = src.size(0)
         max_lens = (src_lens.to(torch.float64) * max_len_a + max_len_b).floor().long()
         T = int(max_lens.max())
         prev = torch.full([B], model.bos_id, dtype=torch.long, device=src.device)
@@ -86,10 +102,10 @@ class Search(nn.Module):
         active = torch.arange(B, device=src.device)  # sentences still decoding; finished ones leave the batch
         steps = 0
         for t in range(T):
-            logp, weights, state = model.decode_step(prev, state, keys, values, src_mask)
+            logp, att, state = model.decoder.decode_step(prev, state, keys, values, src_mask, step_w, masks)
             best, tok = self._mask_logp(logp, t + 1 >= max_lens.index_select(0, active)).max(1)
             tokens.select(1, t).index_copy_(0, active, tok)
-            attn.select(1, t).index_copy_(0, active, weights)
+            attn.select(1, t).index_copy_(0, active, att)
             total.index_add_(0, active, best)
             lengths.index_add_(0, active, torch.ones_like(tok))
             steps = t + 1
@@ -99,11 +115,7 @@ class Search(nn.Module):
             if bool(ended.any()):
                 keep = (~ended).nonzero().squeeze(1)
                 active, tok = active.index_select(0, keep), tok.index_select(0, keep)
-                keys, values, src_mask = (
-                    keys.index_select(0, keep),
-                    values.index_select(0, keep),
-                    src_mask.index_select(0, keep),
-                )
+                keys, values, src_mask = _rows(keys, values, src_mask, keep)
                 state = _reorder(state, keep)
             prev = tok
         tokens = tokens[:, :steps]
@@ -122,17 +134,14 @@ class Search(nn.Module):
         max_len_b: int = 10,
         length_penalty: float = 1.0,
     ) -> Result:
-        self._check(src, src_lens, beam_size, n_best, max_len_a, max_len_b)
+        self._check(beam_size, n_best, max_len_a, max_len_b, length_penalty)
         model = self.model
+        keys, values, src_mask, state = model.encode(src, src_lens)
+        step_w, masks = model.decoder.search_weights()  # once per search, not once per step
         B, K, S = src.size(0), beam_size, src.size(1)
         device = src.device
-        keys, values, src_mask, state = model.encode(src, src_lens)
         expand = torch.arange(B, device=device).repeat_interleave(K)
-        keys, values, src_mask = (
-            keys.index_select(0, expand),
-            values.index_select(0, expand),
-            src_mask.index_select(0, expand),
-        )
+        keys, values, src_mask = _rows(keys, values, src_mask, expand)
         state = _reorder(state, expand)
         max_lens = (src_lens.to(torch.float64) * max_len_a + max_len_b).floor().long()  # (B,)
         beam_max = max_lens.repeat_interleave(K)
@@ -142,23 +151,14 @@ class Search(nn.Module):
         prev = torch.full([B * K], model.bos_id, dtype=torch.long, device=device)
         hist = torch.zeros(B * K, 0, dtype=torch.long, device=device)
         hist_attn = torch.zeros(B * K, 0, S, device=device)
-        fin_tok: List[List[Tensor]] = []
-        fin_attn: List[List[Tensor]] = []
-        fin_score: List[List[float]] = []
-        for _ in range(B):
-            no_tensors: List[Tensor] = []
-            no_attn: List[Tensor] = []
-            no_scores: List[float] = []
-            fin_tok.append(no_tensors)
-            fin_attn.append(no_attn)
-            fin_score.append(no_scores)
+        fin_tok, fin_attn, fin_score = _no_hypotheses(B)
         counts = torch.zeros(B, dtype=torch.long, device=device)
         # Sentences still decoding (their original indices); finished ones leave the batch at once.
         active = torch.arange(B, device=device)
         rank = torch.arange(2 * K, device=device).unsqueeze(0)
         for t in range(int(max_lens.max())):
             Bn = active.size(0)
-            logp, weights, state = model.decode_step(prev, state, keys, values, src_mask)
+            logp, att, state = model.decoder.decode_step(prev, state, keys, values, src_mask, step_w, masks)
             logp = self._mask_logp(logp, t + 1 >= beam_max)
             V = logp.size(1)
             cand = (scores.view(-1, 1) + logp).view(Bn, K * V)
@@ -170,14 +170,8 @@ class Search(nn.Module):
             fin = is_eos[:, :K]
             if bool(fin.any()):
                 norm = float(t + 1) ** length_penalty
-                pairs: List[List[int]] = fin.nonzero().tolist()
-                for pair in pairs:
-                    b, j = pair[0], pair[1]
-                    row = b * K + int(src_beam[b, j])
-                    orig = int(active[b])
-                    fin_tok[orig].append(hist[row])
-                    fin_attn[orig].append(torch.cat([hist_attn[row], weights[row].unsqueeze(0)], 0))
-                    fin_score[orig].append(float(top_s[b, j]) / norm)
+                self._keep_finished(fin, src_beam, top_s, active, hist, hist_attn, att, norm, fin_tok, fin_attn,
+                                    fin_score)
                 counts.index_add_(0, active, fin.long().sum(1))
             # A sentence is done when its best candidate ends and it has n_best hypotheses, or at max length.
             done = (is_eos[:, 0] & (counts.index_select(0, active) >= n_best)) | (
@@ -195,12 +189,38 @@ class Search(nn.Module):
                 keep_rows = (keep.unsqueeze(1) * K + torch.arange(K, device=device).unsqueeze(0)).view(-1)
                 active, scores = active.index_select(0, keep), scores.index_select(0, keep)
                 rows, prev = rows.index_select(0, keep_rows), prev.index_select(0, keep_rows)
-                keys, values = keys.index_select(0, keep_rows), values.index_select(0, keep_rows)
-                src_mask, beam_max = src_mask.index_select(0, keep_rows), beam_max.index_select(0, keep_rows)
+                keys, values, src_mask = _rows(keys, values, src_mask, keep_rows)
+                beam_max = beam_max.index_select(0, keep_rows)
             hist = torch.cat([hist.index_select(0, rows), prev.unsqueeze(1)], 1)
-            hist_attn = torch.cat([hist_attn.index_select(0, rows), weights.index_select(0, rows).unsqueeze(1)], 1)
+            hist_attn = torch.cat([hist_attn.index_select(0, rows), att.index_select(0, rows).unsqueeze(1)], 1)
             state = _reorder(state, rows)
         return self._pack(fin_tok, fin_attn, fin_score, n_best, S, device)
+
+    def _keep_finished(
+        self,
+        fin: Tensor,
+        src_beam: Tensor,
+        top_s: Tensor,
+        active: Tensor,
+        hist: Tensor,
+        hist_attn: Tensor,
+        att: Tensor,
+        norm: float,
+        fin_tok: List[List[Tensor]],
+        fin_attn: List[List[Tensor]],
+        fin_score: List[List[float]],
+    ) -> None:
+        """File the candidates that end in EOS among a step's top K (`fin`, (Bn, K)) under their sentence's
+        original index: tokens, attention (this step's row included) and score / norm."""
+        K = fin.size(1)
+        pairs: List[List[int]] = fin.nonzero().tolist()
+        for pair in pairs:
+            b, j = pair[0], pair[1]
+            row = b * K + int(src_beam[b, j])
+            orig = int(active[b])
+            fin_tok[orig].append(hist[row])
+            fin_attn[orig].append(torch.cat([hist_attn[row], att[row].unsqueeze(0)], 0))
+            fin_score[orig].append(float(top_s[b, j]) / norm)
 
     def _pack(
         self,

@@ -99,15 +99,14 @@ class Translator:
         if not batch:
             return []
         src, lens = pad_batch(batch)
-        tokens, scores, lengths, attn = self.module(
-            src.to(self.device),
-            lens.to(self.device),
-            opts.beam_size,
-            opts.n_best,
-            float(opts.max_len_a),
-            opts.max_len_b,
-            float(opts.length_penalty),
-        )
+        args = (opts.beam_size, opts.n_best, float(opts.max_len_a), opts.max_len_b, float(opts.length_penalty))
+        try:
+            tokens, scores, lengths, attn = self.module(src.to(self.device), lens.to(self.device), *args)
+        except torch.jit.Error as exc:  # the artifact's ValueError arrives wrapped in TorchScript's traceback
+            message = script_value_error(exc)
+            if message is None:
+                raise
+            raise ValueError(message) from None
         tokens, scores, lengths = tokens.cpu().tolist(), scores.cpu().tolist(), lengths.cpu().tolist()
         out: list[list[Hypothesis]] = []
         for b in range(len(batch)):
@@ -141,6 +140,15 @@ class Translator:
             for i, h in zip(chunk, hyps):
                 results[i].hypotheses = h
         return results
+
+
+def script_value_error(exc: Exception) -> str | None:
+    """The message of the ValueError a TorchScript module raised, from the `torch.jit.Error` that carries it
+    (its last line reads ``builtins.ValueError: <message>``); None when it was another error."""
+    marker = "builtins.ValueError: "
+    text = str(exc)
+    at = text.rfind(marker)
+    return text[at + len(marker) :].strip() if at >= 0 else None
 
 
 def cut_batches(order: list[int], lengths: Sequence[int] | Mapping[int, int], max_tokens: int) -> list[list[int]]:

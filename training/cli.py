@@ -1,10 +1,12 @@
-"""The `seq2seq` command: train, evaluate, export, translate, serve.
+"""`seq2seq train`, `seq2seq evaluate`, `seq2seq export`: the training package's subcommands.
 
 seq2seq train --config configs/multi30k.yaml                 # run folder runs/multi30k, resumes if present
-seq2seq evaluate -m model.pt --data ../shared/data/multi30k --split test_2016_flickr
+seq2seq evaluate -m model.pt --data data/multi30k --split test_2016_flickr
 seq2seq export runs/multi30k -o model.pt
-seq2seq translate -m model.pt < input.de > output.en
-seq2seq serve -m model.pt --port 8000
+
+Each `add_*` function is an entry point of the group `seq2seq.commands` (pyproject.toml), called by
+seq2seq/cli.py to build the one `seq2seq` parser; this module imports only argparse, and each command imports
+what it needs when it runs. `python -m training.cli ...` runs the whole `seq2seq` command.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-
-from service.__main__ import add_arguments as service_arguments
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -57,26 +57,8 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _translate(args: argparse.Namespace) -> int:
-    from training.translate_cmd import translate_command
-
-    return translate_command(args)
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from service.__main__ import run
-
-    run(args)
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="seq2seq", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("train", help="train a model on a parallel corpus")
+def add_train(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("train", help="train a model on a parallel corpus")
     p.add_argument("--config", "-c", help="experiment YAML (configs/*.yaml)")
     p.add_argument("--data", help="corpus: a local folder (SPLIT.LANG[.gz], SPLIT.tsv, SPLIT.jsonl) or a hub id")
     p.add_argument("--src", help="source language code")
@@ -91,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="PATH", help="evaluate on the test split and export the model here")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("evaluate", help="translate a split and score it with sacreBLEU and chrF")
+
+def add_evaluate(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("evaluate", help="translate a split and score it with sacreBLEU and chrF")
     p.add_argument("-m", "--model", required=True, help="exported model (.pt)")
     p.add_argument("--data", required=True, help="corpus folder or hub id")
     p.add_argument("--split", required=True)
@@ -104,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("export", help="write one TorchScript artifact from a run folder or checkpoint")
+
+def add_export(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("export", help="write one TorchScript artifact from a run folder or checkpoint")
     p.add_argument("source", help="run folder or checkpoint file")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--test-split", default=None, help="score this split and store BLEU in the artifact")
@@ -113,36 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the artifact's default length penalty (default: the run's search.length_penalty)")
     p.set_defaults(func=_export)
 
-    p = sub.add_parser("translate", help="translate lines from stdin or a file, one output line per input line")
-    p.add_argument("-m", "--model", required=True, help="exported model (.pt)")
-    p.add_argument("-i", "--input", help="input file (default stdin)")
-    p.add_argument("-o", "--output", help="output file (default stdout)")
-    p.add_argument("--beam", type=int, help="beam size (default: the model's)")
-    p.add_argument("--n-best", type=int, default=1, help="hypotheses per line, tab-separated")
-    p.add_argument("--length-penalty", type=float, metavar="ALPHA", help="score / length**ALPHA (default: the model's)")
-    p.add_argument("--scores", action="store_true", help="append each hypothesis' score after a tab")
-    p.add_argument("--max-tokens", type=int, default=4096, help="token budget of a batch")
-    p.add_argument("--chunk-lines", type=int, default=2000, help="lines read and sorted together")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.set_defaults(func=_translate)
-
-    p = sub.add_parser("serve", help="HTTP translation service (LibreTranslate-compatible)")
-    service_arguments(p)
-    p.set_defaults(func=_serve)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, FloatingPointError) as exc:
-        print(f"seq2seq {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-
 
 if __name__ == "__main__":
+    from seq2seq.cli import main
+
     sys.exit(main())

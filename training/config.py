@@ -24,7 +24,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    path: str = "../shared/data/multi30k"
+    path: str = "data/multi30k"
     src: str = "de"
     tgt: str = "en"
     train_split: str = "train"
@@ -41,24 +41,39 @@ class VocabConfig:
     joint: bool = True
 
 
-@dataclass
-class ModelSection:
-    """ModelConfig without the vocabulary sizes, which come from the trained SentencePiece models."""
+def _fields_of(source: type, leave_out: tuple[str, ...] = (), retype: dict[str, tuple[Any, Any]] | None = None) -> list:
+    """`source`'s fields with their types and defaults, as `dataclasses.make_dataclass` takes them, so that a
+    config section keeps each default where the library declares it; `retype` gives (type, field) by name."""
+    hints, retype = typing.get_type_hints(source), retype or {}
+    specs = []
+    for f in dataclasses.fields(source):
+        if f.name in leave_out:
+            continue
+        if f.name in retype:
+            specs.append((f.name, *retype[f.name]))
+        elif f.default_factory is not dataclasses.MISSING:
+            specs.append((f.name, hints[f.name], field(default_factory=f.default_factory)))
+        else:
+            specs.append((f.name, hints[f.name], field(default=f.default)))
+    return specs
 
-    cell: str = "lstm"
-    emb_dim: int = 256
-    enc_hidden: int = 256
-    enc_layers: int = 2
-    dec_hidden: int = 512
-    dec_layers: int = 2
-    attention: str = "dot"
-    input_feeding: bool = True
-    bridge: str = "linear"
-    tie_embeddings: bool = False
-    emb_dropout: float = 0.0
-    out_dropout: float = 0.0
-    enc_reg: Regularizers = field(default_factory=Regularizers)
-    dec_reg: Regularizers = field(default_factory=Regularizers)
+
+# The `model:` section: every ModelConfig field with its default, less the vocabulary sizes and special ids,
+# which come from the trained SentencePiece models. The regularizers are mappings in YAML (ModelConfig also
+# takes None for "all off").
+ModelSection = dataclasses.make_dataclass(
+    "ModelSection",
+    _fields_of(
+        ModelConfig,
+        leave_out=("src_vocab", "tgt_vocab", "pad_id", "bos_id", "eos_id"),
+        retype={
+            "enc_reg": (Regularizers, field(default_factory=Regularizers)),
+            "dec_reg": (Regularizers, field(default_factory=Regularizers)),
+        },
+    ),
+    namespace={"__doc__": "ModelConfig without the vocabulary sizes and special ids (seq2seq/config.py)."},
+)
+ModelSection.__module__ = __name__
 
 
 @dataclass
@@ -75,6 +90,7 @@ class OptimConfig:
     plateau_factor: float = 0.5
     plateau_patience: int = 1
     min_lr: float = 1e-5
+    anneal: float = 0.0
     label_smoothing: float = 0.1
     init: str = "torch"
     init_scale: float = 0.1
@@ -110,17 +126,20 @@ def scaled_recurrent(reg: Regularizers, scale: float) -> Regularizers:
     return dataclasses.replace(reg, **{name: getattr(reg, name) * scale for name in RECURRENT_RATES})
 
 
+_SearchFields = dataclasses.make_dataclass("_SearchFields", _fields_of(SearchOptions, leave_out=("n_best",)))
+_SearchFields.__module__ = __name__
+
+
 @dataclass
-class SearchConfig:
-    beam_size: int = 5
-    max_len_a: float = 1.5
-    max_len_b: int = 10
-    length_penalty: float = 1.0
-    valid_beam_size: int = 1
+class SearchConfig(_SearchFields):
+    """SearchOptions' fields and defaults (seq2seq/translator.py) but n_best: training and export keep one best."""
+
+    valid_beam_size: int = 1  # the beam of validation during training
 
     def options(self, beam_size: int | None = None) -> SearchOptions:
         """These settings as the translator takes them (one best), with `beam_size` if given."""
-        return SearchOptions(beam_size or self.beam_size, 1, self.max_len_a, self.max_len_b, self.length_penalty)
+        beam = self.beam_size if beam_size is None else beam_size
+        return SearchOptions(beam, 1, self.max_len_a, self.max_len_b, self.length_penalty)
 
 
 @dataclass
@@ -143,11 +162,17 @@ class ExperimentConfig:
         return asdict(self)
 
     def validate(self) -> None:
-        """Value checks beyond types; the model's own are run by building a ModelConfig."""
+        """Value checks beyond types. The model's and the search's own checks run here, on a ModelConfig and
+        SearchOptions built from these sections, so that what they refuse is refused before training starts."""
         try:
             self.model_config(8, 8)
         except ValueError as exc:
-            raise ConfigError(f"model.{exc}") from None
+            raise _named(exc, "model.") from None
+        for key, beam in (("beam_size", self.search.beam_size), ("valid_beam_size", self.search.valid_beam_size)):
+            try:
+                self.search.options(beam).validate()
+            except ValueError as exc:
+                raise _named(exc, "search.", {"beam_size": key}) from None
         checks = [
             (self.vocab.type in ("unigram", "bpe"), "vocab.type: must be unigram or bpe"),
             (self.vocab.size >= 8, "vocab.size: must be at least 8"),
@@ -155,6 +180,7 @@ class ExperimentConfig:
              "train.schedule: must be plateau, inverse_sqrt or constant"),
             (self.train.lr > 0, "train.lr: must be positive"),
             (0 <= self.train.label_smoothing < 1, "train.label_smoothing: must be in [0, 1)"),
+            (0 <= self.train.anneal < 1, "train.anneal: must be a fraction of the budget in [0, 1)"),
             (self.train.init in SCHEMES, f"train.init: must be one of {', '.join(SCHEMES)}"),
             (0 < self.train.init_scale < float("inf"), "train.init_scale: must be a positive number"),
             (math.isfinite(self.train.forget_bias), "train.forget_bias: must be a finite number"),
@@ -166,12 +192,19 @@ class ExperimentConfig:
             (self.train.max_tokens >= 1, "train.max_tokens: must be positive"),
             (self.train.keep_best >= 1, "train.keep_best: must be at least 1"),
             (self.data.max_len >= 1 and self.data.max_ratio >= 1, "data.max_len, data.max_ratio: must be >= 1"),
-            (self.search.beam_size >= 1 and self.search.valid_beam_size >= 1, "search: beam sizes must be >= 1"),
-            (0 <= self.search.length_penalty < float("inf"), "search.length_penalty: must be a finite number >= 0"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+
+def _named(exc: ValueError, prefix: str, rename: dict[str, str] | None = None) -> ConfigError:
+    """A library error ("field: message" or "a, b: message") as a config error naming the full YAML keys."""
+    names, sep, message = str(exc).partition(":")
+    if not sep:
+        return ConfigError(f"{prefix.rstrip('.')}: {exc}")
+    keys = [prefix + (rename or {}).get(name, name) for name in names.split(", ")]
+    return ConfigError(", ".join(keys) + sep + message)
 
 
 def _key_lines(text: str) -> dict[str, int]:
@@ -236,10 +269,12 @@ def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
         if key not in known:
             raise ConfigError(f"{prefix}{key}: unknown key; known keys: {', '.join(sorted(known))}")
         kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
-    base = cls()
-    for key, value in kwargs.items():
-        setattr(base, key, value)
-    return base
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as exc:  # a check of the class itself (Regularizers' rates)
+        raise _named(exc, prefix) from None
 
 
 def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
@@ -279,8 +314,8 @@ def load_config(path: str | None, overrides: list[str] = ()) -> ExperimentConfig
         cfg = _build(ExperimentConfig, tree)
         cfg.validate()
     except ConfigError as exc:
-        key = str(exc).split(":", 1)[0]
-        line = lines.get(key)
+        keys = str(exc).split(":", 1)[0].split(", ")  # "a.b: ..." or "a.b, a.c: ..."
+        line = next((lines[key] for key in keys if key in lines), None)
         where = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
         raise ConfigError(f"{where}{exc}") from None
     return cfg

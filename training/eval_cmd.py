@@ -10,13 +10,12 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from seq2seq.tokenizer import Tokenizer
 from seq2seq.translator import SearchOptions, Translator
-from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.config import ExperimentConfig
 from training.corpus import load_split
 from training.evaluate import score
 from training.io import atomic_write_text
+from training.run import eval_paths
 
 
 def run_eval(translator: Translator, data: str, split: str, src: str, tgt: str, opts: SearchOptions,
@@ -68,25 +67,25 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate_checkpoint(run_dir: str, ckpt_path: str, cfg: ExperimentConfig, split: str) -> dict[str, Any]:
-    """Score a checkpoint of a run on a split; results in RUN/eval/SPLIT.json and .hyp."""
-    from training.export_cmd import tokenizer_paths
+def evaluate_checkpoint(translator: Translator, run_dir: str, cfg: ExperimentConfig, split: str,
+                        ckpt_path: str, step: int) -> dict[str, Any]:
+    """Score a run's checkpoint, loaded in `translator`, on a split with the run's search settings.
 
-    ckpt = load_checkpoint(ckpt_path)
-    model = model_from_checkpoint(ckpt, ckpt_path).eval()
-    src_path, tgt_path = tokenizer_paths(run_dir)
-    src_tok = Tokenizer.from_file(src_path)
-    tgt_tok = src_tok if tgt_path == src_path else Tokenizer.from_file(tgt_path)
+    The results in RUN/eval/SPLIT.json are reused when they are of this checkpoint and these settings
+    (a resumed run rewrites final.pt); otherwise the split is translated again, and .json and .hyp rewritten.
+    """
     s = cfg.search
-    meta = {"src_lang": cfg.data.src, "tgt_lang": cfg.data.tgt}
-    translator = Translator.from_model(model, src_tok, tgt_tok, meta)
-    opts = s.options()
-    out_dir = os.path.join(run_dir, "eval")
-    os.makedirs(out_dir, exist_ok=True)
-    result = run_eval(translator, cfg.data.path, split, cfg.data.src, cfg.data.tgt, opts,
-                      os.path.join(out_dir, f"{split}.hyp"))
-    result["checkpoint"], result["step"] = ckpt_path, ckpt["step"]
-    atomic_write_text(os.path.join(out_dir, f"{split}.json"), json.dumps(result, indent=2))
+    json_path, hyp_path = eval_paths(run_dir, split)
+    wanted = {"checkpoint": ckpt_path, "step": step, "beam_size": s.beam_size,
+              "length_penalty": s.length_penalty, "max_len_a": s.max_len_a, "max_len_b": s.max_len_b}
+    if os.path.isfile(json_path):
+        with open(json_path, encoding="utf-8") as f:
+            result = json.load(f)
+        if {k: result.get(k) for k in wanted} == wanted:
+            return result
+    result = run_eval(translator, cfg.data.path, split, cfg.data.src, cfg.data.tgt, s.options(), hyp_path)
+    result["checkpoint"], result["step"] = ckpt_path, step
+    atomic_write_text(json_path, json.dumps(result, indent=2))
     print(result["bleu_signature"], file=sys.stderr)
     print(result["chrf_signature"], file=sys.stderr)
     return result

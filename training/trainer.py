@@ -35,6 +35,17 @@ from training.checkpoint import (
 from training.config import ConfigError, ExperimentConfig, save_config, scaled_recurrent
 from training.corpus import Corpus, filter_pairs, load_split
 from training.evaluate import score
+from training.run import (
+    best_checkpoint,
+    checkpoint_dir,
+    config_path,
+    curves_path,
+    final_checkpoint,
+    last_checkpoint,
+    log_path,
+    metrics_path,
+    tensorboard_dir,
+)
 from training.vocab import build_vocabs
 
 BUDGET_KEYS = ("max_steps", "max_epochs", "max_minutes", "device", "threads")
@@ -69,13 +80,21 @@ def prepare_data(cfg: ExperimentConfig, run_dir: str, log) -> Data:
     return Data(src_tok, tgt_tok, src_ids, tgt_ids, valid, valid_src, valid_tgt)
 
 
-def lr_at(cfg: ExperimentConfig, step: int, plateau_scale: float) -> float:
+def lr_at(cfg: ExperimentConfig, step: int, plateau_scale: float, progress: float = 0.0) -> float:
+    """The learning rate of update `step`; `progress` is the fraction of the budget spent (`train.anneal`)."""
     t = cfg.train
     if t.schedule == "inverse_sqrt":
         warm = max(t.warmup_steps, 1)
-        return t.lr * min(step / warm, math.sqrt(warm / max(step, 1)))
-    warm = min(step / t.warmup_steps, 1.0) if t.warmup_steps > 0 else 1.0
-    return max(t.lr * plateau_scale * warm, t.min_lr) if t.schedule == "plateau" else t.lr * warm
+        lr = t.lr * min(step / warm, math.sqrt(warm / max(step, 1)))
+    else:
+        lr = t.lr * (min(step / t.warmup_steps, 1.0) if t.warmup_steps > 0 else 1.0)
+        if t.schedule == "plateau":
+            lr = max(lr * plateau_scale, t.min_lr)
+    # Budgeted training (Li, Yumer & Ramanan 2020): over the budget's last `anneal` fraction the rate falls
+    # linearly towards min_lr, so that a run stopped by its budget ends annealed instead of at its peak rate.
+    if t.anneal > 0 and progress > 1.0 - t.anneal:
+        lr = max(lr * (1.0 - progress) / t.anneal, t.min_lr)
+    return lr
 
 
 def batch_loss(model: Seq2Seq, src: list[list[int]], tgt: list[list[int]], device: torch.device,
@@ -102,12 +121,12 @@ def batch_loss(model: Seq2Seq, src: list[list[int]], tgt: list[list[int]], devic
 class Trainer:
     def __init__(self, cfg: ExperimentConfig, run_dir: str, fresh: bool = False, progress: bool = True):
         self.cfg, self.run_dir, self.progress = cfg, run_dir, progress
-        self.ckpt_dir = os.path.join(run_dir, "checkpoints")
+        self.ckpt_dir = checkpoint_dir(run_dir)
         os.makedirs(self.ckpt_dir, exist_ok=True)
-        self.last_path = os.path.join(self.ckpt_dir, "last.pt")
+        self.last_path = last_checkpoint(run_dir)
         if fresh and os.path.exists(self.last_path):
             os.remove(self.last_path)
-        self._log_file = open(os.path.join(run_dir, "train.log"), "a", encoding="utf-8")
+        self._log_file = open(log_path(run_dir), "a", encoding="utf-8")
         self.stop_requested = False
 
     def log(self, message: str) -> None:
@@ -134,13 +153,14 @@ class Trainer:
 
     def run(self) -> dict[str, Any]:
         cfg, t = self.cfg, self.cfg.train
+        run_started = time.time()  # a fresh run's time budget includes data loading and SentencePiece training
         device = torch.device(t.device)
         if t.threads > 0:
             torch.set_num_threads(t.threads)
         resume = load_checkpoint(self.last_path) if os.path.exists(self.last_path) else None
         if resume is not None:
             self._check_resume_config(resume["train_config"])
-        save_config(cfg, os.path.join(self.run_dir, "config.yaml"))
+        save_config(cfg, config_path(self.run_dir))
         data = prepare_data(cfg, self.run_dir, self.log)
         model_cfg = cfg.model_config(len(data.src_tok), len(data.tgt_tok))
         torch.manual_seed(t.seed)
@@ -166,6 +186,8 @@ class Trainer:
                 st["stopped"] = ""  # a budget or a signal ended the last session; early stopping is final
             torch.set_rng_state(resume["rng"]["torch"])
             self.log(f"resumed from {self.last_path} at step {st['step']} (epoch {st['epoch'] + 1})")
+        else:
+            st["elapsed"] = time.time() - run_started
         n_params = sum(p.numel() for p in model.parameters())
         self.log(f"model: {n_params / 1e6:.2f}M parameters; {model_cfg}")
         self.metrics = MetricsLog(self.run_dir)
@@ -231,7 +253,7 @@ class Trainer:
                 st["batch_in_epoch"] += 1
                 model.train()
                 self._schedule_regularizers(model, st["step"] + 1)
-                lr = lr_at(cfg, st["step"] + 1, st["plateau_scale"])
+                lr = lr_at(cfg, st["step"] + 1, st["plateau_scale"], self._progress(st, started, len(batches)))
                 for group in opt.param_groups:
                     group["lr"] = lr
                 loss, nll, ntok = batch_loss(model, [data.src_ids[i] for i in idx], [data.tgt_ids[i] for i in idx],
@@ -277,6 +299,19 @@ class Trainer:
         st["elapsed"] += time.time() - started
         bar.close()
         self.log(f"training stopped at step {st['step']}: {st['stopped']}")
+
+    def _progress(self, st: dict[str, Any], started: float, epoch_batches: int) -> float:
+        """How much of the budget is spent, in [0, 1]: the largest fraction among max_steps, max_epochs and
+        max_minutes (those set); 0 when there is no budget."""
+        t = self.cfg.train
+        spent = [0.0]
+        if t.max_steps:
+            spent.append(st["step"] / t.max_steps)
+        if t.max_epochs:
+            spent.append((st["epoch"] + st["batch_in_epoch"] / max(epoch_batches, 1)) / t.max_epochs)
+        if t.max_minutes:
+            spent.append((st["elapsed"] + time.time() - started) / (t.max_minutes * 60))
+        return min(max(spent), 1.0)
 
     def _schedule_regularizers(self, model: Seq2Seq, step: int) -> None:
         """Set the recurrent regularizers' rates for update `step` (`train.reg_start_step`, `reg_ramp_steps`)."""
@@ -330,7 +365,7 @@ class Trainer:
         # Best-k checkpoints by validation BLEU.
         best = st["best"]
         if len(best) < t.keep_best or m["bleu"] > min(b[0] for b in best):
-            path = os.path.join(self.ckpt_dir, f"best-step{st['step']}.pt")
+            path = best_checkpoint(self.run_dir, st["step"])
             best.append([m["bleu"], st["step"], path])
             best.sort(key=lambda b: -b[0])
             for _, _, old in best[t.keep_best :]:
@@ -346,7 +381,7 @@ class Trainer:
     def _finish(self, model: Seq2Seq, data: Data, st: dict[str, Any], device: torch.device) -> dict[str, Any]:
         """Average the best k checkpoints; keep whichever of best and average scores higher as final.pt."""
         best = [b for b in st["best"] if os.path.exists(b[2])]
-        final_path = os.path.join(self.ckpt_dir, "final.pt")
+        final_path = final_checkpoint(self.run_dir)
         if not best:
             save_checkpoint(final_path, load_checkpoint(self.last_path))
             return {"final": final_path, "step": st["step"]}
@@ -383,13 +418,13 @@ class MetricsLog:
         from torch.utils.tensorboard import SummaryWriter
 
         self.run_dir = run_dir
-        self.csv_path = os.path.join(run_dir, "metrics.csv")
+        self.csv_path = metrics_path(run_dir)
         new = not os.path.exists(self.csv_path)
         self.csv_file = open(self.csv_path, "a", newline="", encoding="utf-8")
         self.writer = csv.DictWriter(self.csv_file, fieldnames=self.FIELDS)
         if new:
             self.writer.writeheader()
-        self.tb = SummaryWriter(os.path.join(run_dir, "tb"))
+        self.tb = SummaryWriter(tensorboard_dir(run_dir))
 
     def add(self, step: int, epoch: int, split: str, **values: float) -> None:
         self.writer.writerow({"step": step, "epoch": epoch, "split": split, **values})
@@ -420,7 +455,7 @@ class MetricsLog:
         tmp = os.path.join(self.run_dir, ".curves.png")
         fig.savefig(tmp)
         plt.close(fig)
-        os.replace(tmp, os.path.join(self.run_dir, "curves.png"))
+        os.replace(tmp, curves_path(self.run_dir))
 
     def close(self) -> None:
         self.csv_file.close()

@@ -14,6 +14,7 @@ import sentencepiece as spm
 
 from seq2seq.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from training.corpus import Corpus
+from training.run import spm_paths
 
 MODEL_TYPES = ("unigram", "bpe")
 
@@ -72,17 +73,16 @@ def build_vocabs(
 ) -> tuple[str, str]:
     """Train (or, when the files exist already, reuse) the source and target SentencePiece models.
 
-    ``joint`` trains one ``spm.model`` on both sides and returns it twice; otherwise ``spm.src.model`` and
-    ``spm.tgt.model``. Reuse lets a resumed run keep the vocabulary its checkpoint was trained with.
+    ``joint`` trains one model on both sides and returns it twice; otherwise one per side (file names in
+    ``training.run``). Reuse lets a resumed run keep the vocabulary its checkpoint was trained with.
     :returns: (source model path, target model path)
     """
     os.makedirs(out_dir, exist_ok=True)
+    paths = spm_paths(out_dir, joint)
     if joint:
-        path = os.path.join(out_dir, "spm.model")
-        if not os.path.exists(path):
-            train_sentencepiece(itertools.chain(train.src, train.tgt), path, vocab_size, model_type)
-        return path, path
-    paths = os.path.join(out_dir, "spm.src.model"), os.path.join(out_dir, "spm.tgt.model")
+        if not os.path.exists(paths[0]):
+            train_sentencepiece(itertools.chain(train.src, train.tgt), paths[0], vocab_size, model_type)
+        return paths
     for path, texts in zip(paths, (train.src, train.tgt)):
         if not os.path.exists(path):
             train_sentencepiece(texts, path, vocab_size, model_type)

@@ -240,8 +240,8 @@ def test_zoneout_near_one_freezes_the_state():
     "kwargs, message",
     [
         (dict(cell="tanh"), "cell"),
-        (dict(reg=Regularizers(zoneout_c=1.0)), "zoneout_c"),
-        (dict(reg=Regularizers(dropout=-0.1)), "dropout"),
+        (dict(reg=dict(zoneout_c=1.0)), "zoneout_c"),  # bad rates: refused by Regularizers itself
+        (dict(reg=dict(dropout=-0.1)), "dropout"),
         (dict(cell="gru", reg=Regularizers(rnndrop=0.1)), "rnndrop"),
         (dict(cell="rnn", reg=Regularizers(recurrent_dropout=0.1)), "recurrent_dropout"),
     ],
@@ -250,6 +250,8 @@ def test_bad_construction_arguments_name_the_argument(kwargs, message):
     args = dict(cell="lstm", input_size=3, hidden=4, num_layers=1, bidirectional=True, reg=Regularizers())
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
+        if isinstance(args["reg"], dict):
+            args["reg"] = Regularizers(**args["reg"])
         RecurrentStack(**args)
 
 
@@ -263,3 +265,14 @@ def test_bad_call_arguments_name_the_argument():
         stack(torch.randn(2, 3, 3), torch.tensor([2]))
     with pytest.raises(ValueError, match="empty"):
         stack(torch.randn(0, 3, 3), torch.zeros(0, dtype=torch.long))
+
+
+@pytest.mark.parametrize("loop", [True, False])
+def test_a_wrong_feature_size_or_float_lengths_are_refused_on_both_paths(loop):
+    # the fused LSTM kernel reads whatever memory a wrong-sized input leaves it; the stack checks first
+    stack = RecurrentStack("lstm", 3, 4, 1, True, Regularizers()).eval()
+    stack.loop_in_eval = loop
+    with pytest.raises(ValueError, match=r"^x: expected \(B, T, 3\)"):
+        stack(torch.randn(2, 3, 5), torch.tensor([3, 2]))
+    with pytest.raises(ValueError, match="^lens: lengths must be a torch.long"):
+        stack(torch.randn(2, 3, 3), torch.tensor([3.0, 2.0]))

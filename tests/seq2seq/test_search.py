@@ -108,3 +108,12 @@ def test_empty_batch_and_bad_lengths_raise():
     src, _ = random_batch(B=2, S=4)
     with pytest.raises(ValueError, match="src_lens"):
         search(src, torch.tensor([9, 1]))
+
+
+@pytest.mark.parametrize("penalty", [-0.5, float("nan"), float("inf")])
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_negative_or_nan_length_penalty_is_refused(penalty, beam):
+    search = Search(tiny_model())
+    src, lens = random_batch(B=2, S=4)
+    with pytest.raises(ValueError, match="^length_penalty: "):
+        search(src, lens, beam, 1, 1.5, 5, penalty)

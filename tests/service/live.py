@@ -8,12 +8,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
+from seq2seq.translator import Translator
 from service.app import create_app
 from service.settings import Settings
 
@@ -89,3 +91,9 @@ def post_concurrently(url: str, bodies: list[dict], timeout: float = 30.0) -> li
             return await asyncio.gather(*(c.post(url, json=body) for body in bodies))
 
     return asyncio.run(run())
+
+
+def direct(translator: Translator, lines: list[str], **opts: int) -> list[list[str]]:
+    """Hypothesis texts per line through `Translator.translate`, the CLI's path: what a server must answer."""
+    results = translator.translate(lines, replace(translator.defaults, **opts))
+    return [[h.text for h in r.hypotheses] for r in results]

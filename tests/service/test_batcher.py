@@ -1,16 +1,20 @@
-"""The cross-request batcher with a fake decoder: grouping, ordering, dropping, limits, failures."""
+"""The cross-request batcher (service/batcher.py): with a fake decoder, grouping, ordering, dropping, limits,
+failures and lingering; then on live servers, shared batches, a full queue, timeouts, clients that leave."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
-from seq2seq.translator import Hypothesis, SearchOptions
+from seq2seq.translator import Hypothesis, SearchOptions, Translator
 from service.batcher import Batcher, DeadlineExceededError, QueueFullError, ShuttingDownError
 from service.metrics import Metrics
+from tests.service.live import LiveServer, live_server, post_concurrently, sample_value
 
 GREEDY, BEAM = SearchOptions(beam_size=1), SearchOptions(beam_size=4)
 
@@ -46,7 +50,11 @@ def run(test: Callable[[Batcher, FakeDecoder], Awaitable[None]], decoder: FakeDe
 
 
 def later(seconds: float = 10.0) -> float:
+    """A request deadline `seconds` from now."""
     return time.monotonic() + seconds
+
+
+HANG = 60.0  # seconds: only so that a batcher that never decodes fails the test instead of hanging it
 
 
 def test_groups_by_options_and_sorts_by_length() -> None:
@@ -131,12 +139,12 @@ def test_stop_fails_waiting_sentences() -> None:
 
 
 def test_waits_for_company_but_not_past_the_token_budget() -> None:
+    # the batcher would wait an hour for company; 10 tokens fill the budget, so the batch is decoded at once
     async def test(batcher: Batcher, decoder: FakeDecoder) -> None:
-        start = time.monotonic()
-        await asyncio.gather(*batcher.submit([[5] * 9 + [3]], GREEDY, False, later()))
-        assert time.monotonic() - start < 1.0  # 10 tokens reach the budget: no 5 s wait
+        await asyncio.wait_for(asyncio.gather(*batcher.submit([[5] * 9 + [3]], GREEDY, False, later())), HANG)
 
-    run(test, max_tokens=10, wait_s=5.0)
+    decoder = run(test, max_tokens=10, wait_s=3600.0)
+    assert [batch for batch, _, _ in decoder.calls] == [[[5] * 9 + [3]]]
 
 
 class SlowDecoder(FakeDecoder):
@@ -145,12 +153,9 @@ class SlowDecoder(FakeDecoder):
     def __init__(self, seconds: float):
         super().__init__()
         self.seconds = seconds
-        self.spans: list[tuple[float, float]] = []  # (start, end) of every call, time.monotonic()
 
     def __call__(self, batch: list[list[int]], opts: SearchOptions, with_alignment: bool) -> list[list[Hypothesis]]:
-        start = time.monotonic()
         time.sleep(self.seconds)
-        self.spans.append((start, time.monotonic()))
         return super().__call__(batch, opts, with_alignment)
 
 
@@ -184,25 +189,94 @@ def test_without_linger_closed_loop_batches_stay_split() -> None:
 
 
 def test_linger_is_a_tenth_of_the_decoding_time_when_clients_do_not_come_back() -> None:
+    # four requests in flight, decoded together in 1 s; then only 2 of the 4 clients come back. The batcher
+    # lingers for the others, so the two share a batch (without a linger, wait_s 0 would decode the first
+    # alone), but for a tenth of the decoding time (100 ms), not linger_s (an hour): the batch comes.
     async def test(batcher: Batcher, decoder: FakeDecoder) -> None:
         futures = [f for n in (1, 2, 3, 4) for f in batcher.submit([[5, 3]] * n, GREEDY, False, later())]
-        await asyncio.gather(*futures)  # four requests in flight, decoded together in 0.5 s
-        start = time.monotonic()
-        await batcher.submit([[6, 3]], GREEDY, False, later())[0]  # only 1 of the 4 comes back
-        waited = time.monotonic() - start - 0.5
-        assert 0.03 <= waited < 0.3, waited  # lingered min(1 s, 0.1 x 0.5 s) = 50 ms, not 1 s
+        await asyncio.gather(*futures)
+        first = batcher.submit([[6, 3]], GREEDY, False, later())
+        await asyncio.sleep(0)  # the batcher sees the first one alone, and waits
+        second = batcher.submit([[7, 3]], GREEDY, False, later())
+        await asyncio.wait_for(asyncio.gather(*first, *second), HANG)
 
-    run(test, SlowDecoder(0.5), wait_s=0.0, linger_s=1.0)
+    decoder = run(test, SlowDecoder(1.0), wait_s=0.0, linger_s=3600.0)
+    assert [len(batch) for batch, _, _ in decoder.calls] == [10, 2]
 
 
 def test_the_rest_of_a_large_request_does_not_linger() -> None:
     # one request of 6 sentences over a 4-sentence budget: its second batch is the same request, in flight,
-    # so it starts at once instead of waiting for five more clients
+    # so it starts at once instead of lingering (50 ms, a tenth of the 0.5 s decode) for company. Another
+    # client that arrives as the first batch is answered finds the second one decoding, and gets a third:
+    # had the rest lingered, it would have joined it
     async def test(batcher: Batcher, decoder: FakeDecoder) -> None:
-        await asyncio.gather(*batcher.submit([[5, 3]] * 6, GREEDY, False, later()))
+        request = batcher.submit([[5, 3]] * 6, GREEDY, False, later())
+        await request[0]
+        other = batcher.submit([[6, 3]], GREEDY, False, later())
+        await asyncio.wait_for(asyncio.gather(*request, *other), HANG)
 
-    decoder = SlowDecoder(0.5)
-    run(test, decoder, max_tokens=8, wait_s=0.0, linger_s=1.0)
-    assert [len(batch) for batch, _, _ in decoder.calls] == [4, 2]
-    (_, first_end), (second_start, _) = decoder.spans
-    assert second_start - first_end < 0.025  # a linger would be 50 ms (a tenth of the 0.5 s decode)
+    decoder = run(test, SlowDecoder(0.5), max_tokens=8, wait_s=0.0, linger_s=1.0)
+    assert [len(batch) for batch, _, _ in decoder.calls] == [4, 2, 1]
+
+
+# --- on live servers over the shared artifact ----------------------------------------------------------------
+
+DE_EN = {"source": "de", "target": "en"}
+
+
+@pytest.fixture(scope="module")
+def patient(artifact: Path) -> Iterator[LiveServer]:
+    """Waits 200 ms for company before decoding."""
+    with live_server(artifact, batch_wait_ms=200) as srv:
+        yield srv
+
+
+def batches_over_one(server: LiveServer) -> float:
+    text = httpx.get(server.url + "/metrics").text
+    return (sample_value(text, "seq2seq_batch_size_sentences_count")
+            - sample_value(text, "seq2seq_batch_size_sentences_bucket", le="1.0"))
+
+
+def test_concurrent_requests_share_a_batch(patient: LiveServer, translator: Translator, lines: list[str]) -> None:
+    before = batches_over_one(patient)
+    responses = post_concurrently(patient.url + "/translate", [{"q": line, **DE_EN} for line in lines[:8]])
+    assert [r.status_code for r in responses] == [200] * 8
+    assert [r.json()["translatedText"] for r in responses] == [t.text for t in translator.translate(lines[:8])]
+    assert batches_over_one(patient) > before
+
+
+def test_client_that_left_is_not_decoded(patient: LiveServer) -> None:
+    metrics = httpx.get(patient.url + "/metrics").text
+    decoded = sample_value(metrics, "seq2seq_sentences_total")
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(patient.url + "/translate", json={"q": "Ein hund läuft.", **DE_EN}, timeout=0.05)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        metrics = httpx.get(patient.url + "/metrics").text
+        if sample_value(metrics, "seq2seq_dropped_sentences_total", reason="cancelled") >= 1:
+            break
+        time.sleep(0.05)
+    assert sample_value(metrics, "seq2seq_dropped_sentences_total", reason="cancelled") == 1
+    assert sample_value(metrics, "seq2seq_rejected_requests_total", reason="client_gone") == 1
+    assert sample_value(metrics, "seq2seq_sentences_total") == decoded
+
+
+def test_full_queue_is_503_with_retry_after(artifact: Path, lines: list[str]) -> None:
+    with live_server(artifact, queue_max_sentences=2, batch_wait_ms=300) as srv:
+        responses = post_concurrently(srv.url + "/translate", [{"q": line, **DE_EN} for line in lines[:10]])
+        statuses = [r.status_code for r in responses]
+        assert set(statuses) == {200, 503}, statuses
+        for r in responses:
+            if r.status_code == 503:
+                assert int(r.headers["Retry-After"]) >= 1 and "server busy" in r.json()["error"]
+        metrics = httpx.get(srv.url + "/metrics").text
+        assert sample_value(metrics, "seq2seq_rejected_requests_total", reason="queue_full") == statuses.count(503)
+        r = httpx.post(srv.url + "/translate", json={"q": " ".join(lines[:3]), **DE_EN})  # 3 sentences never fit
+        assert r.status_code == 413 and "queues at most 2" in r.json()["error"]
+
+
+def test_request_timeout_is_503(artifact: Path) -> None:
+    with live_server(artifact, batch_wait_ms=1000, request_timeout_s=0.2) as srv:
+        r = httpx.post(srv.url + "/translate", json={"q": "Ein hund läuft.", **DE_EN})
+        assert r.status_code == 503 and "not translated within 0.2 s" in r.json()["error"]
+        assert r.headers["Retry-After"]

@@ -63,8 +63,8 @@ def test_base_image_and_install_order() -> None:
     assert instructions("FROM") == ["python:3.11-slim"]
     runs = instructions("RUN")
     torch_at = next(i for i, r in enumerate(runs) if "download.pytorch.org/whl/cpu" in r)
-    project_at = next(i for i, r in enumerate(runs) if re.search(r"pip install \.(\s|$)", r))
-    assert "torch==2.13.0" in runs[torch_at] and torch_at < project_at
+    project_at = next(i for i, r in enumerate(runs) if re.search(r"pip install '\.\[serve\]'(\s|$)", r))
+    assert "torch==2.13.0" in runs[torch_at] and torch_at < project_at  # the core and [serve] only
 
 
 def test_copy_sources_exist_and_are_not_ignored() -> None:
@@ -76,19 +76,18 @@ def test_copy_sources_exist_and_are_not_ignored() -> None:
         path = src.rstrip("/")
         assert not any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path, p.removeprefix("**/")) for p in ignored), (
             f"COPY {src}: excluded by .dockerignore")
-    # `pip install .` needs what pyproject.toml names: its readme and every package
+    # `pip install '.[serve]'` needs what pyproject.toml names: its readme, the core and the service; no training code
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     copied = {src.rstrip("/") for src in sources}
     assert project["project"].get("readme", "README.md") in copied
-    for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]:
-        assert pattern.rstrip("*") in copied
+    assert {"seq2seq", "service"} <= copied and "training" not in copied and "training" in ignored
 
 
 def test_cmd_is_the_cli_serve_command(cmd: list[str]) -> None:
-    from training.cli import build_parser  # the console script `seq2seq` of pyproject.toml
+    from seq2seq.cli import build_parser  # the console script `seq2seq` of pyproject.toml
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert project["project"]["scripts"][cmd[0]] == "training.cli:main"
+    assert project["project"]["scripts"][cmd[0]] == "seq2seq.cli:main"
     args = build_parser().parse_args(cmd[1:])
     assert args.command == "serve" and args.host == "0.0.0.0"
 

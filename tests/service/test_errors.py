@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from seq2seq.translator import Translator
 from tests.service.live import LiveServer
 
 DE_EN = {"source": "de", "target": "en"}
@@ -56,12 +57,13 @@ def test_languages_and_format(client: httpx.Client, body: dict, words: tuple[str
     assert_error(client.post("/translate", json=body), 400, *words)
 
 
-def test_size_limits_are_413(client: httpx.Client) -> None:
+def test_size_limits_are_413(client: httpx.Client, translator: Translator) -> None:
     assert_error(client.post("/translate", json={"q": "a" * 301, **DE_EN}), 413, "301 characters", "300")
     assert_error(client.post("/translate", json={"q": [LINE, "a" * 301], **DE_EN}), 413, "q[1]")
     assert_error(client.post("/translate", json={"q": ["a" * 250] * 5, **DE_EN}), 413, "1250", "1000")
     assert_error(client.post("/translate", json={"q": [LINE] * 17, **DE_EN}), 413, "17 items", "16")
-    long_sentence = " ".join(["Der mann sieht den roten ball"] * 8)  # one sentence over the model's 40 subwords
+    long_sentence = "1 " * 149  # one sentence of 298 characters, each digit (unknown to the toy corpus) a subword
+    assert len(translator.src_tok.encode(long_sentence)) >= translator.max_src_tokens  # over the model's limit
     assert_error(client.post("/translate", json={"q": long_sentence, **DE_EN}), 413, "longer than the model")
     huge = b'{"q": "' + b"a" * 200_000 + b'"}'
     assert_error(client.post("/translate", content=huge, headers={"content-type": "application/json"}), 413,

@@ -9,9 +9,10 @@ import socket
 
 import pytest
 
+from tests.conftest import ROOT
 from training.corpus import Corpus, CorpusError, FilterStats, filter_pairs, load_split, read_lines
 
-MULTI30K = "/work/shared/data/multi30k"
+MULTI30K = os.path.join(ROOT, "data", "multi30k")
 
 
 def write(path, text: str | bytes) -> str:
@@ -287,9 +288,25 @@ def test_filter_stats_str_uses_thousands_separators():
     )
 
 
-@pytest.mark.skipif(not os.path.isdir(MULTI30K), reason="shared Multi30k data not present")
 def test_real_multi30k_validation_split():
     corpus = load_split(MULTI30K, "val", "de", "en")
     assert len(corpus) == 1014 and corpus.name == "multi30k:val"
     assert all(corpus.src) and all(corpus.tgt)
     assert corpus.src[0].startswith("Eine Gruppe von Männern") and corpus.tgt[0].startswith("A group of men")
+
+
+def test_hub_multi30k():
+    """The same corpus from the Hugging Face hub (data/README.md); skips, saying why, when the hub is unreachable."""
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=3).close()
+    except OSError as exc:
+        pytest.skip(f"the Hugging Face hub cannot be reached from here ({exc})")
+    try:
+        corpus = load_split("bentrevett/multi30k", "validation", "de", "en")
+    except CorpusError as exc:
+        if "could not be reached" in str(exc):
+            pytest.skip(f"the Hugging Face hub cannot be reached from here ({exc})")
+        raise
+    local = load_split(MULTI30K, "val", "de", "en")
+    assert len(corpus) == len(local) == 1014
+    assert corpus.src[0] == local.src[0] and corpus.tgt[0] == local.tgt[0]

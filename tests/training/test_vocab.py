@@ -49,12 +49,12 @@ def test_bad_arguments_raise_value_error(tmp_path):
     assert not os.path.exists(path)
 
 
-def toy_corpus() -> Corpus:
+def syllable_corpus() -> Corpus:
     return Corpus(sentences(1, 200), [s.upper() for s in sentences(2, 200)], "toy:train")
 
 
 def test_joint_vocabulary_is_one_file_covering_both_sides(tmp_path):
-    src_path, tgt_path = build_vocabs(toy_corpus(), str(tmp_path), 120, "unigram", joint=True)
+    src_path, tgt_path = build_vocabs(syllable_corpus(), str(tmp_path), 120, "unigram", joint=True)
     assert src_path == tgt_path == str(tmp_path / "spm.model")
     assert sorted(os.listdir(tmp_path)) == ["spm.model"]
     sp = spm.SentencePieceProcessor(model_file=src_path)
@@ -62,7 +62,7 @@ def test_joint_vocabulary_is_one_file_covering_both_sides(tmp_path):
 
 
 def test_separate_vocabularies(tmp_path):
-    src_path, tgt_path = build_vocabs(toy_corpus(), str(tmp_path / "run"), 100, "bpe", joint=False)
+    src_path, tgt_path = build_vocabs(syllable_corpus(), str(tmp_path / "run"), 100, "bpe", joint=False)
     assert (src_path, tgt_path) == (
         str(tmp_path / "run" / "spm.src.model"),
         str(tmp_path / "run" / "spm.tgt.model"),
@@ -76,12 +76,12 @@ def test_separate_vocabularies(tmp_path):
 
 @pytest.mark.parametrize("joint", [True, False])
 def test_existing_models_are_reused(tmp_path, monkeypatch, joint):
-    paths = build_vocabs(toy_corpus(), str(tmp_path), 100, "unigram", joint)
+    paths = build_vocabs(syllable_corpus(), str(tmp_path), 100, "unigram", joint)
     mtimes = [os.stat(p).st_mtime_ns for p in paths]
 
     def fail(*args, **kwargs):
         raise AssertionError("retrained although the model files exist")
 
     monkeypatch.setattr(training.vocab, "train_sentencepiece", fail)
-    assert build_vocabs(toy_corpus(), str(tmp_path), 100, "unigram", joint) == paths
+    assert build_vocabs(syllable_corpus(), str(tmp_path), 100, "unigram", joint) == paths
     assert [os.stat(p).st_mtime_ns for p in paths] == mtimes

@@ -1,4 +1,8 @@
-"""`seq2seq translate`: stream lines through an exported model, one output line per input line, in order."""
+"""`seq2seq translate`: stream lines through an exported model, one output line per input line, in order.
+
+It reads only the exported artifact, so it needs the core alone (torch, sentencepiece): it works wherever the
+service is installed, without the training code.
+"""
 
 from __future__ import annotations
 
@@ -64,6 +68,23 @@ def translate_stream(
     if not quiet:
         print(file=sys.stderr)
     return done
+
+
+def add_translate(commands: argparse._SubParsersAction) -> None:
+    """The entry point `translate` of the group `seq2seq.commands` (seq2seq/cli.py)."""
+    p = commands.add_parser("translate", help="translate lines from stdin or a file, one output line per input line")
+    p.add_argument("-m", "--model", required=True, help="exported model (.pt)")
+    p.add_argument("-i", "--input", help="input file (default stdin)")
+    p.add_argument("-o", "--output", help="output file (default stdout)")
+    p.add_argument("--beam", type=int, help="beam size (default: the model's)")
+    p.add_argument("--n-best", type=int, default=1, help="hypotheses per line, tab-separated")
+    p.add_argument("--length-penalty", type=float, metavar="ALPHA", help="score / length**ALPHA (default: the model's)")
+    p.add_argument("--scores", action="store_true", help="append each hypothesis' score after a tab")
+    p.add_argument("--max-tokens", type=int, default=4096, help="token budget of a batch")
+    p.add_argument("--chunk-lines", type=int, default=2000, help="lines read and sorted together")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=translate_command)
 
 
 def translate_command(args: argparse.Namespace) -> int:

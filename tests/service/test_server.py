@@ -1,8 +1,7 @@
-"""Start, readiness and shutdown: loading, failed loading, graceful shutdown in a thread and on SIGTERM."""
+"""Serving (service/server.py): a missing or broken model refused, graceful shutdown in a thread and on SIGTERM."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import subprocess
@@ -14,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.app import create_app
 from service.server import serve
 from service.settings import Settings
 from tests.conftest import PYTHON, ROOT, python_env
@@ -38,31 +36,6 @@ def in_background(url: str, bodies: list[dict]) -> tuple[threading.Thread, list[
     thread = threading.Thread(target=lambda: responses.extend(post_concurrently(url, bodies)))
     thread.start()
     return thread, responses
-
-
-def test_not_ready_while_loading(artifact: Path) -> None:
-    async def probe() -> None:
-        app = create_app(Settings(model=str(artifact)))  # lifespan not started: the model is not loaded
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-            assert (await c.get("/health")).status_code == 200
-            r = await c.get("/ready")
-            assert r.status_code == 503 and "still loading" in r.json()["error"] and r.headers["Retry-After"]
-            r = await c.post("/translate", json={"q": "Ein hund.", **DE_EN})
-            assert r.status_code == 503
-
-    asyncio.run(probe())
-
-
-def test_failed_load_is_reported(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.pt"
-    broken.write_bytes(b"not a model")
-    with live_server(broken, wait_ready=False) as srv:
-        time.sleep(0.3)
-        assert httpx.get(srv.url + "/health").status_code == 200
-        r = httpx.get(srv.url + "/ready")
-        assert r.status_code == 503 and "failed to load" in r.json()["error"]
-        r = httpx.post(srv.url + "/translate", json={"q": "Ein hund.", **DE_EN})
-        assert r.status_code == 503 and "broken.pt" not in r.json()["error"]
 
 
 @pytest.fixture()

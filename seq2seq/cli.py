@@ -1,0 +1,97 @@
+"""The `seq2seq` command: train, evaluate, export, translate, serve.
+
+    seq2seq train --config configs/multi30k.yaml                 # run folder runs/multi30k, resumes if present
+    seq2seq evaluate -m model.pt --data data/multi30k --split test_2016_flickr
+    seq2seq export runs/multi30k -o model.pt
+    seq2seq translate -m model.pt < input.de > output.en
+    seq2seq serve -m model.pt --port 8000
+
+`seq2seq COMMAND --help` lists a command's options; a command whose extra is not installed names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
+
+# Each subcommand is an entry point of this group (pyproject.toml): a function that adds one subparser, named
+# like the entry point, importing no more than argparse; the command imports its code when it runs. The entry
+# point's `[extra]` is what `pip install` brings its dependencies: a subcommand whose package or dependencies
+# are not installed exits 2 with that one line instead of a traceback. This module knows no subcommand.
+GROUP = "seq2seq.commands"
+DISTRIBUTION = "seq2seq-nmt"
+
+
+def install_hint(ep: EntryPoint) -> str | None:
+    """`pip install 'seq2seq-nmt[train]'` for an entry point declared `module:function [train]`; None without."""
+    if not ep.extras:
+        return None
+    dist = ep.dist.name if ep.dist is not None else DISTRIBUTION
+    return f"pip install '{dist}[{','.join(ep.extras)}]'"
+
+
+def _raiser(exc: ModuleNotFoundError) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        raise exc
+
+    return run
+
+
+def _add_unavailable(commands: argparse._SubParsersAction, ep: EntryPoint, exc: ModuleNotFoundError) -> None:
+    """A placeholder that takes any arguments (no option prefix, so `--help` too) and says what to install."""
+    parser = commands.add_parser(ep.name, help=f"not installed: {install_hint(ep)}", add_help=False, prefix_chars="\0")
+    parser.add_argument("ignored", nargs="*", help=argparse.SUPPRESS)
+    parser.set_defaults(func=_raiser(exc))
+
+
+def registered() -> list[EntryPoint]:
+    """The subcommands' entry points, by name."""
+    return sorted(entry_points(group=GROUP), key=lambda ep: ep.name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seq2seq", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for ep in registered():
+        try:
+            register = ep.load()
+        except ModuleNotFoundError as exc:
+            if not ep.extras:  # a core command: a missing module is a broken installation, not a missing extra
+                raise
+            _add_unavailable(commands, ep, exc)
+        else:
+            register(commands)
+            if ep.name not in commands.choices:
+                raise RuntimeError(f"entry point {ep.name} = {ep.value} added no subcommand {ep.name!r}")
+        commands.choices[ep.name].set_defaults(install_hint=install_hint(ep))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    if not registered():  # run from a checkout that was never installed
+        print(
+            f"seq2seq: no commands in the entry-point group {GROUP}: install the project (pip install -e .)",
+            file=sys.stderr,
+        )
+        return 2
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ModuleNotFoundError as exc:
+        if args.install_hint is None:
+            raise
+        print(f"seq2seq {args.command}: {exc.name} is not installed: {args.install_hint}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, FloatingPointError) as exc:
+        print(f"seq2seq {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
