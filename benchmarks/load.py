@@ -1,4 +1,4 @@
-"""Closed-loop load on the HTTP service, compared with the offline batch path (DESIGN §6).
+"""Closed-loop load on the HTTP service, compared with the offline batch path (docs/design.md §6).
 
     python benchmarks/load.py --model model.pt                       # 1, 8, 32, 128 clients, 20 s each
     python benchmarks/load.py --model model.pt --duration 5 --levels 1,8 --beam 1

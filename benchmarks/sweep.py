@@ -1,7 +1,7 @@
 """Short training runs that differ in one setting each, at a fixed number of updates, and their table.
 
   python benchmarks/sweep.py diagnose [--steps 150] [--jobs 2]     # what makes early learning slow
-  python benchmarks/sweep.py ablation --steps 1500 --valid-every 150  # the six regularizers, two seeds each (make ablation)
+  python benchmarks/sweep.py ablation --steps 1500 --valid-every 150  # the six regularizers, 2 seeds (make ablation)
   python benchmarks/sweep.py SUITE --table                          # print the table and write the PNG only
 
 Every run is `seq2seq train --config configs/multi30k.yaml --max-steps N` in its own folder under
@@ -101,9 +101,10 @@ def command(suite: str, name: str, seed: int, args: argparse.Namespace) -> list[
     variants, base, _ = SUITES[suite]
     sets = base + variants[name] + [f"train.seed={seed}", f"train.threads={args.threads}",
                                     f"train.valid_every={args.valid_every or args.steps}",
-                                    "train.max_epochs=0", "train.max_minutes=0", "train.patience=0", "train.log_every=10",
+                                    "train.max_epochs=0", "train.max_minutes=0", "train.patience=0",
+                                    "train.log_every=10",
                                     f"train.save_every={min(100, args.steps)}"] + list(args.set or [])
-    cmd = [sys.executable, "-m", "training.cli", "train", "--config", args.config,
+    cmd = [sys.executable, "-m", "seq2seq.cli", "train", "--config", args.config,
            "--run-dir", run_dir(suite, name, seed), "--max-steps", str(args.steps), "--no-progress"]
     for s in sets:
         cmd += ["--set", s]
@@ -112,7 +113,7 @@ def command(suite: str, name: str, seed: int, args: argparse.Namespace) -> list[
 
 def export_command(path: str) -> list[str]:
     """Score the run's final model on the test split with beam 5 (its eval/ folder) and write its artifact."""
-    return [sys.executable, "-m", "training.cli", "export", path, "-o",
+    return [sys.executable, "-m", "seq2seq.cli", "export", path, "-o",
             os.path.join(path, "model.pt"), "--test-split", TEST, "--check-sentences", "0"]
 
 
@@ -158,7 +159,8 @@ def table(suite: str, args: argparse.Namespace) -> str:
                     t0, t1 = (time.mktime(time.strptime(s, "%Y-%m-%d %H:%M:%S")) for s in (stamps[0], stamps[-1]))
                     minutes = f"{(t1 - t0) / 60:.1f}"
             rate = f"{sum(rates) / len(rates):.0f}" if rates else ""
-            lines.append("| " + " | ".join([name, str(seed)] + losses + [bleus, test_bleu(run_dir(suite, name, seed)), rate, minutes]) + " |")
+            cells = [name, str(seed)] + losses + [bleus, test_bleu(run_dir(suite, name, seed)), rate, minutes]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

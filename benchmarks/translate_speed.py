@@ -32,7 +32,7 @@ def run(model: str, src_path: str, beam: int, threads: int) -> tuple[float, list
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     with tempfile.NamedTemporaryFile("r", suffix=".out", encoding="utf-8") as out:
-        cmd = [sys.executable, "-m", "training.cli", "translate", "-m", model, "-i", src_path, "-o", out.name,
+        cmd = [sys.executable, "-m", "seq2seq.cli", "translate", "-m", model, "-i", src_path, "-o", out.name,
                "--beam", str(beam), "--quiet", "--max-tokens", "4096"]
         started = time.perf_counter()
         subprocess.run(cmd, check=True, env=env, cwd=ROOT)

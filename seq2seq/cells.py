@@ -1,7 +1,7 @@
 """Recurrent layers: tanh RNN, LSTM and GRU cells with the six recurrent dropout variants.
 
-Equations are DESIGN §1 (PyTorch's parameterization, gate order i,f,g,o for the LSTM and r,z,n for the GRU);
-regularizers are DESIGN §2 (a)-(f). With every regularizer off a layer equals `torch.nn.LSTM/GRU/RNN`.
+Equations are docs/design.md §1 (PyTorch's parameterization, gate order i,f,g,o for the LSTM and r,z,n for the GRU);
+regularizers are docs/design.md §2 (a)-(f). With every regularizer off a layer equals `torch.nn.LSTM/GRU/RNN`.
 
 A layer holds `num_dirs` directions and runs them together: the input projections of the whole sequence are
 one batched matrix product outside the time loop, and each step does one batched `W_hh h` product for all

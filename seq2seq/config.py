@@ -17,7 +17,7 @@ def check_rate(name: str, rate: object) -> None:
 
 @dataclass
 class Regularizers:
-    """The six recurrent dropout variants of DESIGN §2; every rate defaults to 0 (off).
+    """The six recurrent dropout variants of docs/design.md §2; every rate defaults to 0 (off).
 
     :param dropout: (a) non-recurrent dropout between layers (Zaremba et al. 2014), new mask every step.
     :param rnndrop: (b) dropout on the LSTM cell state, one mask per sequence (Moon et al. 2015).

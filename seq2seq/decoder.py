@@ -1,4 +1,4 @@
-"""The attentional decoder of Luong et al. 2015 with input feeding (DESIGN §4).
+"""The attentional decoder of Luong et al. 2015 with input feeding (docs/design.md §4).
 
 A step reads x_t = [y_{t-1}; s̃_{t-1}] into the stacked layers, which give s_t; attention over the source gives
 the context c_t; the attentional vector s̃_t = tanh(W_c [c_t; s_t] + b_c) is fed to the next step and gives

@@ -1,4 +1,4 @@
-"""Embeddings, stacked bidirectional recurrent layers and the bridge to the decoder (DESIGN §3)."""
+"""Embeddings, stacked bidirectional recurrent layers and the bridge to the decoder (docs/design.md §3)."""
 
 from typing import Tuple
 

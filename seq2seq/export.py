@@ -1,6 +1,6 @@
 """The one module that knows about TorchScript: export a model with its searches to a single file.
 
-The artifact (DESIGN §5) holds the scripted `Search` module and, as extra files, the SentencePiece models
+The artifact (docs/design.md §5) holds the scripted `Search` module and, as extra files, the SentencePiece models
 and `meta.json` (model config, languages, training data, sacreBLEU score and signature when known).
 Loading it needs torch and sentencepiece only.
 """

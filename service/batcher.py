@@ -1,4 +1,4 @@
-"""Batching across requests (DESIGN §6): sentences of concurrent requests are decoded together.
+"""Batching across requests (docs/design.md §6): sentences of concurrent requests are decoded together.
 
 Requests put their encoded sentences into one queue and await a future per sentence. One worker task
 gathers sentences until `max_tokens` source tokens are waiting or `wait_s` has passed since the oldest

@@ -9,7 +9,6 @@ seed and epoch, and the RNG state travels in the checkpoint).
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import signal
@@ -35,16 +34,14 @@ from training.checkpoint import (
 from training.config import ConfigError, ExperimentConfig, save_config, scaled_recurrent
 from training.corpus import Corpus, filter_pairs, load_split
 from training.evaluate import score
+from training.metrics import MetricsLog
 from training.run import (
     best_checkpoint,
     checkpoint_dir,
     config_path,
-    curves_path,
     final_checkpoint,
     last_checkpoint,
     log_path,
-    metrics_path,
-    tensorboard_dir,
 )
 from training.vocab import build_vocabs
 
@@ -407,56 +404,3 @@ def model_config_dict(cfg: ExperimentConfig, model: Seq2Seq, step: int) -> dict[
     """The network as trained at update `step`: regularizer rates as the schedule had them (zoneout's
     expectation at inference must use the rate the weights were trained with)."""
     return cfg.model_config(model.encoder.embed.num_embeddings, model.decoder.embed.num_embeddings, step).to_dict()
-
-
-class MetricsLog:
-    """metrics.csv, TensorBoard events and a PNG plot of the curves."""
-
-    FIELDS = ("step", "epoch", "split", "loss", "bleu", "chrf", "tok_s", "lr")
-
-    def __init__(self, run_dir: str):
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.run_dir = run_dir
-        self.csv_path = metrics_path(run_dir)
-        new = not os.path.exists(self.csv_path)
-        self.csv_file = open(self.csv_path, "a", newline="", encoding="utf-8")
-        self.writer = csv.DictWriter(self.csv_file, fieldnames=self.FIELDS)
-        if new:
-            self.writer.writeheader()
-        self.tb = SummaryWriter(tensorboard_dir(run_dir))
-
-    def add(self, step: int, epoch: int, split: str, **values: float) -> None:
-        self.writer.writerow({"step": step, "epoch": epoch, "split": split, **values})
-        self.csv_file.flush()
-        for key, value in values.items():
-            self.tb.add_scalar(f"{split}/{key}", value, step)
-
-    def plot(self) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        with open(self.csv_path, encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-        for split in ("train", "valid"):
-            pts = [(int(r["step"]), float(r["loss"])) for r in rows if r["split"] == split and r["loss"]]
-            if pts:
-                ax1.plot(*zip(*pts), label=f"{split} loss")
-        pts = [(int(r["step"]), float(r["bleu"])) for r in rows if r["split"] == "valid" and r["bleu"]]
-        if pts:
-            ax2.plot(*zip(*pts), marker="o", label="valid BLEU")
-        for ax in (ax1, ax2):
-            ax.set_xlabel("step")
-            ax.legend()
-        fig.tight_layout()
-        tmp = os.path.join(self.run_dir, ".curves.png")
-        fig.savefig(tmp)
-        plt.close(fig)
-        os.replace(tmp, curves_path(self.run_dir))
-
-    def close(self) -> None:
-        self.csv_file.close()
-        self.tb.close()

@@ -16,7 +16,7 @@ def test_tied_embeddings_share_the_output_weights():
 
 
 def reference_decoder(model, tgt_in, state, keys, values, src_mask):
-    """Teacher forcing as DESIGN §4 writes it: each step projects the whole first-layer input [y_{t-1}; s̃_{t-1}]."""
+    """Teacher forcing as docs/design.md §4 writes it: each step projects the first-layer input [y_{t-1}; s̃_{t-1}]."""
     dec = model.decoder
     emb = torch.nn.functional.dropout(dec.embed(tgt_in), dec.emb_dropout, dec.training)
     masks = dec.sample_masks(tgt_in.size(0), emb)
