@@ -125,6 +125,7 @@ class Trainer:
             os.remove(self.last_path)
         self._log_file = open(log_path(run_dir), "a", encoding="utf-8")
         self.stop_requested = False
+        self._reg_scale: float | None = None  # the schedule's scale the model's rates were last set to
 
     def log(self, message: str) -> None:
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
@@ -313,7 +314,7 @@ class Trainer:
     def _schedule_regularizers(self, model: Seq2Seq, step: int) -> None:
         """Set the recurrent regularizers' rates for update `step` (`train.reg_start_step`, `reg_ramp_steps`)."""
         scale = self.cfg.train.reg_scale(step)
-        if scale != getattr(self, "_reg_scale", None):
+        if scale != self._reg_scale:
             m = self.cfg.model
             model.set_regularizers(scaled_recurrent(m.enc_reg, scale), scaled_recurrent(m.dec_reg, scale))
             self._reg_scale = scale
