@@ -56,4 +56,4 @@ bench-load: setup
 	$(BIN)/python benchmarks/load.py --model models/multi30k.pt
 
 lint: setup
-	$(BIN)/ruff check seq2seq training service tests benchmarks
+	$(BIN)/ruff check seq2seq training service tests benchmarks examples

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from seq2seq.translator import Translator  # noqa: E402 (needs ROOT on the path when run as a script)
 from service.runtime import decoder_threads  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "multi30k" / "test_2016_flickr.de.gz"
+DEFAULT_DATA = ROOT / "data" / "multi30k" / "test_2016_flickr.de.gz"
 
 
 @dataclass

@@ -93,8 +93,30 @@ SUITES = {"diagnose": (DIAGNOSE, BEFORE, [1]), "diagnose_uniform": (DIAGNOSE_UNI
 RUNS = os.environ.get("SWEEP_RUNS", os.path.join(ROOT, "runs", "sweep"))
 
 
+# What a finished run leaves for the table (metrics.csv, its test score, its log's first and last lines), kept
+# in the repository: runs/ does not outlive a checkout, these do, and a run found here is not run again.
+RESULTS = os.environ.get("SWEEP_RESULTS", os.path.join(ROOT, "benchmarks", "results"))
+KEPT = ("metrics.csv", os.path.join("eval", f"{TEST}.json"), "train.log")
+
+
 def run_dir(suite: str, name: str, seed: int) -> str:
-    return os.path.join(RUNS, suite, f"{name}-s{seed}")
+    """The run's folder, or where its results are kept once it finished (`keep`)."""
+    kept = os.path.join(RESULTS, suite, f"{name}-s{seed}")
+    return kept if os.path.isdir(kept) else os.path.join(RUNS, suite, f"{name}-s{seed}")
+
+
+def keep(suite: str, path: str) -> None:
+    """Copy a finished, scored run's results under benchmarks/results (the log cut to its first and last line)."""
+    dest = os.path.join(RESULTS, suite, os.path.basename(path))
+    for rel in KEPT:
+        os.makedirs(os.path.dirname(os.path.join(dest, rel)), exist_ok=True)
+        with open(os.path.join(path, rel), encoding="utf-8") as fh:
+            text = fh.read()
+        if rel == "train.log":
+            stamped = [ln for ln in text.splitlines(keepends=True) if ln[:4].isdigit()]
+            text = "".join(stamped[:1] + stamped[-1:])
+        with open(os.path.join(dest, rel), "w", encoding="utf-8") as fh:
+            fh.write(text)
 
 
 def command(suite: str, name: str, seed: int, args: argparse.Namespace) -> list[str]:
@@ -126,7 +148,7 @@ def test_bleu(path: str) -> str:
 
 
 def done(path: str) -> bool:
-    return os.path.exists(os.path.join(path, "checkpoints", "final.pt"))
+    return path.startswith(RESULTS) or os.path.exists(os.path.join(path, "checkpoints", "final.pt"))
 
 
 def read_metrics(path: str) -> list[dict[str, str]]:
@@ -189,6 +211,43 @@ def plot(suite: str, args: argparse.Namespace) -> str:
     return out
 
 
+def pending(path: str) -> bool:
+    """Not yet trained, or not yet scored on the test split."""
+    return not (done(path) and test_bleu(path))
+
+
+def last_bleu(path: str) -> float | None:
+    """The run's last validation BLEU, once it has finished."""
+    if not done(path):
+        return None
+    valid = [float(r["bleu"]) for r in read_metrics(path) if r["split"] == "valid" and r["bleu"]]
+    return valid[-1] if valid else None
+
+
+def tuned(suite: str, name: str) -> bool:
+    """Whether `name` is worth a second seed: in the ablation, of a regularizer's two rates only the one whose
+    first-seed run ended with the higher validation BLEU (the rate "tuned" for it) gets one; a variant with no
+    rival rate always does. Undecided (a rival still running) counts as no, and the next pass decides."""
+    if suite != "ablation":
+        return True
+    rivals = [n for n in SUITES[suite][0] if n != name and n.rsplit("_", 1)[0] == name.rsplit("_", 1)[0]]
+    if not rivals:
+        return True
+    mine = last_bleu(run_dir(suite, name, 1))
+    theirs = [last_bleu(run_dir(suite, n, 1)) for n in rivals]
+    if mine is None or any(t is None for t in theirs):
+        return False
+    return all(mine >= t for t in theirs)
+
+
+def plan(suite: str, only: list[str] | None) -> list[tuple[str, int]]:
+    """Every first-seed run, then the further seeds of the variants `tuned` says are worth one."""
+    variants, _, seeds = SUITES[suite]
+    names = [n for n in variants if not only or n in only]
+    todo = [(n, seeds[0]) for n in names]
+    return todo + [(n, s) for s in seeds[1:] for n in names if tuned(suite, n)]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("suite", choices=sorted(SUITES))
@@ -201,26 +260,35 @@ def main() -> int:
     ap.add_argument("--set", action="append", help="extra override for every run")
     ap.add_argument("--table", action="store_true", help="print the table and write the PNG, run nothing")
     args = ap.parse_args()
-    variants, _, seeds = SUITES[args.suite]
-    todo = [(n, s) for n in variants for s in seeds if (not args.only or n in args.only)]
     if not args.table:
-        running: list[subprocess.Popen] = []
-        for name, seed in todo:
-            path = run_dir(args.suite, name, seed)
-            if done(path) and test_bleu(path):
-                continue
-            while len(running) >= args.jobs:
-                running = [p for p in running if p.poll() is None]
+        running: dict[str, subprocess.Popen] = {}  # run folder -> its job
+        failed: set[str] = set()  # not retried in this pass: see its sweep.out
+        while True:
+            for path, p in list(running.items()):
+                if p.poll() is not None:
+                    del running[path]
+                    if p.returncode:
+                        failed.add(path)
+                        print(f"failed (exit {p.returncode}): {os.path.join(path, 'sweep.out')}", flush=True)
+                    else:
+                        keep(args.suite, path)
+            # Planned again after every start: a second seed is decided once its variant's rivals have finished.
+            waiting = [(n, s) for n, s in plan(args.suite, args.only) if pending(run_dir(args.suite, n, s))
+                       and run_dir(args.suite, n, s) not in running.keys() | failed]
+            if not waiting and not running:
+                break
+            if not waiting or len(running) >= args.jobs:
                 time.sleep(5)
+                continue
+            name, seed = waiting[0]
+            path = run_dir(args.suite, name, seed)
             os.makedirs(path, exist_ok=True)
             print(f"start {name} seed {seed}", flush=True)
             # One shell job: train (resuming if interrupted), then score the test split.
             steps = ([] if done(path) else [command(args.suite, name, seed, args)]) + [export_command(path)]
             job = " && ".join(shlex.join(c) for c in steps)
             with open(os.path.join(path, "sweep.out"), "a") as log:
-                running.append(subprocess.Popen(["bash", "-c", job], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT))
-        for p in running:
-            p.wait()
+                running[path] = subprocess.Popen(["bash", "-c", job], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     print(table(args.suite, args))
     print(f"curves: {plot(args.suite, args)}")
     return 0

@@ -196,19 +196,21 @@ class RecurrentLayer(nn.Module):
         return torch.lerp(new, prev, rate)
 
     def step(self, gx: Tensor, h: Tensor, c: Tensor, masks: Masks,
-             hh_log: Optional[List[Tensor]] = None) -> Tuple[Tensor, Tensor]:
+             hh_log: Optional[List[Tensor]] = None, hh_proj: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """One time step of every direction.
 
         :param gx: (D, B, G*H) input projection of x_t (from `project`)
         :param h: (D, B, H) previous hidden state; c: (D, B, H) previous cell state (LSTM) or (D, B, 0)
         :param hh_log: where the step appends the h_{t-1} it multiplies by W_hh, when W_hh's gradient is deferred
+        :param hh_proj: (D, B, G*H) the product W_hh h_{t-1} already computed (the GRU's b_hh included), as a
+            search with int8 weights does; None: the step computes it from masks.w_hh_t
         """
         h_mask, c_mask, w_hh_t = masks.h_mask, masks.c_mask, masks.w_hh_t
         hh = h if h_mask is None else h * h_mask  # variational dropout on h_{t-1} (Gal & Ghahramani)
         if hh_log is not None:
             hh_log.append(hh.detach())
         if self.cell == "lstm":
-            gates = _affine(gx, hh, w_hh_t)
+            gates = gx + hh_proj if hh_proj is not None else _affine(gx, hh, w_hh_t)
             i, f, g, o = gates.chunk(4, 2)
             i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
             if self.recurrent_dropout > 0:
@@ -220,7 +222,7 @@ class RecurrentLayer(nn.Module):
             if self.zoneout_c > 0:
                 c_new = self._zoneout(c, c_new, self.zoneout_c)
         elif self.cell == "gru":
-            gh = _affine(self.bias_hh.unsqueeze(1), hh, w_hh_t)
+            gh = hh_proj if hh_proj is not None else _affine(self.bias_hh.unsqueeze(1), hh, w_hh_t)
             xr, xz, xn = gx.chunk(3, 2)
             hr, hz, hn = gh.chunk(3, 2)
             r = torch.sigmoid(xr + hr)
@@ -231,19 +233,21 @@ class RecurrentLayer(nn.Module):
             h_new = torch.lerp(n, h, z)  # z ⊙ h + (1 − z) ⊙ n
             c_new = c
         else:
-            h_new = torch.tanh(_affine(gx, hh, w_hh_t))
+            h_new = torch.tanh(gx + hh_proj if hh_proj is not None else _affine(gx, hh, w_hh_t))
             c_new = c
         if self.zoneout_h > 0:
             h_new = self._zoneout(h, h_new, self.zoneout_h)
         return h_new, c_new
 
-    def forward(self, x: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor, lens: Tensor,
+                state: Optional[Tuple[Tensor, Tensor]] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """Run the layer over padded sequences, packed as a PackedSequence: step t runs only the sequences
         longer than t, so a batch of mixed lengths costs what its real tokens cost; a backward direction starts
         at each sequence's true end.
 
         :param x: (B, T, I)
         :param lens: (B,)
+        :param state: initial h (D, B, H) and c (D, B, H or 0), as this method returns them; None for zeros
         :return: outputs (B, T, D*H), zero on padding; final h (D, B, H) and c (D, B, H or 0) at each true end
         """
         B, T, D, H = x.size(0), x.size(1), self.num_dirs, self.hidden
@@ -264,8 +268,11 @@ class RecurrentLayer(nn.Module):
             gx, logs = defer_weight_grads(gx, [masks.w_hh_t])
             hh_log = logs[0]
             masks = Masks(masks.x_mask, masks.h_mask, masks.c_mask, masks.w_hh_t.detach())
-        h = x.new_zeros(D, B, H)
-        c = x.new_zeros(D, B, H if self.cell == "lstm" else 0)
+        if state is None:
+            h = x.new_zeros(D, B, H)
+            c = x.new_zeros(D, B, H if self.cell == "lstm" else 0)
+        else:  # in the sorted order of x
+            h, c = state[0].index_select(1, order), state[1].index_select(1, order)
         h_ends: List[Tensor] = []  # final states of the sequences that have ended, shortest first
         c_ends: List[Tensor] = []
         outs: List[Tensor] = []
@@ -332,8 +339,13 @@ class RecurrentStack(nn.Module):
     def use_loop(self) -> bool:
         return self.loop_in_train if self.training else self.loop_in_eval
 
-    def forward(self, x: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """:param x: (B, T, I); lens: (B,) → outputs (B, T, D*H), h_n (L*D, B, H), c_n (L*D, B, H or 0)"""
+    def forward(self, x: Tensor, lens: Tensor,
+                state: Optional[Tuple[Tensor, Tensor]] = None) -> Tuple[Tensor, Tensor, Tensor]:
+        """:param x: (B, T, I); lens: (B,) → outputs (B, T, D*H), h_n (L*D, B, H), c_n (L*D, B, H or 0)
+
+        :param state: initial (h_0, c_0) laid out as the (h_n, c_n) this returns, so that one call's final states
+            can start the next (truncated backpropagation through time: detach them first); None for zeros
+        """
         if x.dim() != 3 or x.size(2) != self.input_size:
             raise ValueError(f"x: expected (B, T, {self.input_size}), got shape {list(x.shape)}")
         if lens.dim() != 1 or lens.size(0) != x.size(0):
@@ -344,19 +356,29 @@ class RecurrentStack(nn.Module):
             raise ValueError("x: empty batch")
         if bool((lens < 1).any()) or bool((lens > x.size(1)).any()):
             raise ValueError(f"lens: every length must be in [1, {x.size(1)}]")
+        D = self.num_dirs
+        if state is not None:
+            LD, B, H, Hc = self.num_layers * D, x.size(0), self.hidden, self.hidden if self.cell == "lstm" else 0
+            if list(state[0].shape) != [LD, B, H] or list(state[1].shape) != [LD, B, Hc]:
+                raise ValueError(f"state: expected h ({LD}, {B}, {H}) and c ({LD}, {B}, {Hc}), got shapes "
+                                 f"{list(state[0].shape)} and {list(state[1].shape)}")
         if not self.use_loop():
-            return self._fused(x, lens)
+            return self._fused(x, lens, state)
         hs: List[Tensor] = []
         cs: List[Tensor] = []
         for k, layer in enumerate(self.layers):
             if k > 0:
                 x = F.dropout(x, self.dropout, self.training)
-            x, h, c = layer(x, lens)
+            layer_state: Optional[Tuple[Tensor, Tensor]] = None
+            if state is not None:  # layer k's directions: rows k*D to (k+1)*D
+                layer_state = (state[0][k * D : (k + 1) * D], state[1][k * D : (k + 1) * D])
+            x, h, c = layer(x, lens, layer_state)
             hs.append(h)
             cs.append(c)
         return x, torch.cat(hs, 0), torch.cat(cs, 0)
 
-    def _fused(self, x: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def _fused(self, x: Tensor, lens: Tensor,
+               state: Optional[Tuple[Tensor, Tensor]] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """The same stack through PyTorch's fused RNN kernels on a packed sequence."""
         B, T = x.size(0), x.size(1)
         weights: List[Tensor] = []
@@ -365,10 +387,14 @@ class RecurrentStack(nn.Module):
                 weights += [layer.weight_ih[d], layer.weight_hh[d], layer.bias_ih[d], layer.bias_hh[d]]
         sorted_lens, order = lens.sort(descending=True)
         data, batch_sizes = torch._pack_padded_sequence(x.index_select(0, order), sorted_lens.cpu(), True)
-        h0 = x.new_zeros(self.num_layers * self.num_dirs, B, self.hidden)
+        if state is None:
+            h0 = x.new_zeros(self.num_layers * self.num_dirs, B, self.hidden)
+            c0 = h0
+        else:  # in the sorted order of the packed batch
+            h0, c0 = state[0].index_select(1, order), state[1].index_select(1, order)
         bidir = self.num_dirs == 2
         if self.cell == "lstm":
-            out, h, c = torch.lstm(data, batch_sizes, [h0, h0], weights, True, self.num_layers,
+            out, h, c = torch.lstm(data, batch_sizes, [h0, c0], weights, True, self.num_layers,
                                    self.dropout, self.training, bidir)
         elif self.cell == "gru":
             out, h = torch.gru(data, batch_sizes, h0, weights, True, self.num_layers, self.dropout,

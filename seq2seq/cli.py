@@ -12,9 +12,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 # Each subcommand is an entry point of this group (pyproject.toml): a function that adds one subparser, named
 # like the entry point, importing no more than argparse; the command imports its code when it runs. The entry
@@ -22,6 +24,31 @@ from importlib.metadata import EntryPoint, entry_points
 # are not installed exits 2 with that one line instead of a traceback. This module knows no subcommand.
 GROUP = "seq2seq.commands"
 DISTRIBUTION = "seq2seq-nmt"
+
+
+# Argument types of the subcommands' numeric options: a value out of range is an argparse error naming the
+# option (`argument --beam: must be a positive integer, got '0'`, exit 2) before the command runs, never a
+# value silently replaced by a default or one that fails later.
+def positive_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 1, "a positive integer")
+
+
+def non_negative_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def non_negative_float(text: str) -> float:
+    return _number(text, float, lambda v: 0 <= v < math.inf, "a finite number >= 0")  # NaN fails both
+
+
+def _number(text: str, kind: type, ok: Callable[[Any], bool], what: str) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
 
 
 def install_hint(ep: EntryPoint) -> str | None:
@@ -86,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"seq2seq {args.command}: {exc.name} is not installed: {args.install_hint}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, FloatingPointError) as exc:
+    except (ValueError, OSError, FloatingPointError) as exc:  # OSError: a file that cannot be read or written
         print(f"seq2seq {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

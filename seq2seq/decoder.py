@@ -163,15 +163,21 @@ class Decoder(nn.Module):
         return attn_vec, weights_a, (torch.cat(hs, 0), torch.cat(cs, 0), attn_vec)
 
     def decode_step(self, prev: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
-                    w: StepWeights, masks: List[Masks]) -> Tuple[Tensor, Tensor, State]:
+                    w: StepWeights, masks: List[Masks], out_w: Optional[Tensor] = None,
+                    out_b: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, State]:
         """One step of a search.
 
         :param prev: (B,) previous tokens
         :param w, masks: `search_weights()`, taken once per search
-        :return: log-probabilities (B, V), attention weights (B, S), new state
+        :param out_w, out_b: a restricted output layer, W_y^T (H, Vs) and its bias, (Vs,) or one row per
+            hypothesis (B, Vs) (a vocabulary shortlist; -inf where a row may not go); None or empty: the whole
+            vocabulary
+        :return: log-probabilities (B, V) (over the Vs columns of out_w, given one), attention (B, S), new state
         """
         gx = self.embed_projection(self.embed(prev), w)
         attn_vec, att, state = self.step(gx, state, keys, values, src_mask, masks, w)
+        if out_w is not None and out_b is not None and out_w.numel() > 0:
+            return torch.log_softmax(torch.addmm(out_b, attn_vec, out_w), dim=-1), att, state
         return torch.log_softmax(self.logits(attn_vec), dim=-1), att, state
 
     @torch.jit.unused

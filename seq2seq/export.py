@@ -9,26 +9,31 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
 import torch
 
+from seq2seq.atomic import atomic_path
 from seq2seq.model import Seq2Seq
 from seq2seq.search import Search
 
 EXTRA_FILES = ("meta.json", "src.spm", "tgt.spm")
-FORMAT_VERSION = 1
+# 2: the search takes stop, with_attention and shortlist, and may hold a lexical table or int8 weights.
+# Format 1 artifacts still load; `Translator` calls them with the arguments they know.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 
 
-def script(model: Seq2Seq) -> torch.jit.ScriptModule:
-    """Script the model with its greedy and beam search (eval mode)."""
-    return torch.jit.script(Search(model).eval())
+def script(model: Seq2Seq, lexicon: tuple[torch.Tensor, torch.Tensor] | None = None,
+           int8: bool = False) -> torch.jit.ScriptModule:
+    """Script the model with its greedy and beam search (eval mode); with a lexical table for the shortlist,
+    and with int8 weights, if asked (`Search`)."""
+    return torch.jit.script(Search(model, lexicon=lexicon, int8=int8).eval())
 
 
 def save(model: Seq2Seq | torch.jit.ScriptModule, path: str, src_spm: bytes, tgt_spm: bytes,
          meta: dict[str, Any]) -> None:
-    """Write the artifact atomically: a temporary file in the same folder, then a rename.
+    """Write the artifact atomically (seq2seq/atomic.py): a temporary file in the same folder, then a rename.
 
     :param model: a `Seq2Seq`, scripted here, or the module `script` returned (saved as it is, so the
         module a caller checked against the eager model is the one written)
@@ -36,23 +41,8 @@ def save(model: Seq2Seq | torch.jit.ScriptModule, path: str, src_spm: bytes, tgt
     scripted = model if isinstance(model, torch.jit.ScriptModule) else script(model)
     meta = {**meta, "format_version": FORMAT_VERSION}
     extra = {"meta.json": json.dumps(meta, indent=2, ensure_ascii=False), "src.spm": src_spm, "tgt.spm": tgt_spm}
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".export-", suffix=".pt")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.jit.save(scripted, tmp, _extra_files=extra)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; a model file is meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def load(path: str, device: str = "cpu") -> tuple[torch.jit.ScriptModule, dict[str, Any], bytes, bytes]:
@@ -66,8 +56,14 @@ def load(path: str, device: str = "cpu") -> tuple[torch.jit.ScriptModule, dict[s
         raise ValueError(f"{path}: not a TorchScript model artifact ({str(exc).splitlines()[0]})") from None
     if not extra["meta.json"] or not extra["src.spm"] or not extra["tgt.spm"]:
         raise ValueError(f"{path}: TorchScript file without the artifact's meta.json and SentencePiece models")
-    meta = json.loads(extra["meta.json"])
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: artifact format {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
+    try:
+        meta = json.loads(extra["meta.json"])
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path}: meta.json: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: meta.json: expected a JSON object, got {type(meta).__name__}")
+    if meta.get("format_version") not in READABLE_FORMATS:
+        raise ValueError(f"{path}: artifact format {meta.get('format_version')!r}, expected one of "
+                         f"{', '.join(map(str, READABLE_FORMATS))}")
     module.eval()
     return module, meta, bytes(extra["src.spm"]), bytes(extra["tgt.spm"])

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from seq2seq import export
+from seq2seq.search import STOPS
 from seq2seq.tokenizer import EOS_ID, PAD_ID, Tokenizer
 
 
@@ -38,8 +39,14 @@ class SearchOptions:
     max_len_a: float = 1.5
     max_len_b: int = 10
     length_penalty: float = 1.0
+    stop: str = "best"  # a sentence ends when its best candidate ends ("best") or beam_size have ("beam")
+    shortlist: bool = False  # restrict the output layer to the artifact's lexical shortlist
 
     def validate(self) -> None:
+        if self.stop not in STOPS:
+            raise ValueError(f"stop: must be one of {', '.join(STOPS)}, got {self.stop!r}")
+        if not isinstance(self.shortlist, bool):
+            raise ValueError(f"shortlist: must be true or false, got {self.shortlist!r}")
         if not isinstance(self.beam_size, int) or self.beam_size < 1:
             raise ValueError(f"beam_size: must be a positive integer, got {self.beam_size!r}")
         if not isinstance(self.n_best, int) or not 1 <= self.n_best <= self.beam_size:
@@ -50,20 +57,38 @@ class SearchOptions:
             raise ValueError(f"length_penalty: must be a finite number >= 0, got {self.length_penalty!r}")
 
 
+def _meta_entry(meta: Mapping[str, Any], key: str, default: Any, kind: type, what: str) -> Any:
+    """`meta[key]` (or `default`) if it is a `kind` (a bool is no int); else a ValueError naming the entry."""
+    value = meta.get(key, default)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"meta.json: {key}: expected {what}, got {value!r:.60}")
+    return value
+
+
 class Translator:
     """Holds a loaded artifact. Thread-compatible: call `translate_ids` from one thread at a time."""
 
     def __init__(self, module: Any, meta: dict[str, Any], src_tok: Tokenizer, tgt_tok: Tokenizer, device: str = "cpu"):
         self.module, self.meta, self.src_tok, self.tgt_tok = module, meta, src_tok, tgt_tok
         self.device = torch.device(device)
-        self.src_lang: str = meta.get("src_lang", "src")
-        self.tgt_lang: str = meta.get("tgt_lang", "tgt")
-        self.max_src_tokens: int = int(meta.get("max_src_tokens", 250))
+        # meta.json's entries are checked here, where they are used: an error names the entry (and, through
+        # `load`, the artifact), never a bare TypeError from deep inside a translation
+        self.src_lang: str = _meta_entry(meta, "src_lang", "src", str, "a language code")
+        self.tgt_lang: str = _meta_entry(meta, "tgt_lang", "tgt", str, "a language code")
+        self.max_src_tokens: int = _meta_entry(meta, "max_src_tokens", 250, int, "an integer >= 2")
+        if self.max_src_tokens < 2:  # room for one subword and EOS
+            raise ValueError(f"meta.json: max_src_tokens: expected an integer >= 2, got {self.max_src_tokens!r}")
+        # Format 1 artifacts know the first seven arguments of the search only (seq2seq/export.py).
+        self.format_version: int = _meta_entry(meta, "format_version", export.FORMAT_VERSION, int, "an integer")
+        self.has_shortlist: bool = bool(getattr(module, "has_shortlist", False))
+        if meta.get("int8") and self.device.type != "cpu":
+            raise ValueError(f"int8: this model's int8 weights run on the CPU only, not on {device}")
+        search = _meta_entry(meta, "search", {}, dict, "a JSON object of search options")
         try:
-            self.defaults = SearchOptions(**meta.get("search", {}))
+            self.defaults = SearchOptions(**search)
             self.defaults.validate()
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"meta.json: bad search defaults ({exc})") from None
+            raise ValueError(f"meta.json: search: bad search defaults ({exc})") from None
 
     @classmethod
     def from_model(cls, model: Any, src_tok: Tokenizer, tgt_tok: Tokenizer, meta: dict[str, Any]) -> Translator:
@@ -78,7 +103,12 @@ class Translator:
         module, meta, src_spm, tgt_spm = export.load(path, device)
         src_tok = Tokenizer(src_spm, name=f"{path}:src.spm")
         tgt_tok = src_tok if tgt_spm == src_spm else Tokenizer(tgt_spm, name=f"{path}:tgt.spm")
-        return cls(module, meta, src_tok, tgt_tok, device)
+        try:
+            return cls(module, meta, src_tok, tgt_tok, device)
+        except ValueError as exc:
+            if str(exc).startswith("meta.json:"):
+                raise ValueError(f"{path}: {exc}") from None
+            raise
 
     def encode(self, line: str, cut: bool = True) -> list[int]:
         """Source ids with EOS; a line longer than the model accepts is cut to fit, or with cut=False refused.
@@ -96,10 +126,14 @@ class Translator:
     ) -> list[list[Hypothesis]]:
         """Decode one batch of encoded sources together (any order; padding does not change results)."""
         opts.validate()
+        self.check_options(opts)
         if not batch:
             return []
         src, lens = pad_batch(batch)
-        args = (opts.beam_size, opts.n_best, float(opts.max_len_a), opts.max_len_b, float(opts.length_penalty))
+        args: tuple[Any, ...] = (opts.beam_size, opts.n_best, float(opts.max_len_a), opts.max_len_b,
+                                 float(opts.length_penalty))
+        if self.format_version >= 2:
+            args += (opts.stop, with_alignment, opts.shortlist)
         try:
             tokens, scores, lengths, attn = self.module(src.to(self.device), lens.to(self.device), *args)
         except torch.jit.Error as exc:  # the artifact's ValueError arrives wrapped in TorchScript's traceback
@@ -123,6 +157,18 @@ class Translator:
                 )
             out.append(hyps)
         return out
+
+    def check_options(self, opts: SearchOptions) -> None:
+        """Refuse an option this artifact cannot apply, naming it.
+
+        :raises ValueError: a shortlist asked of an artifact without a lexical table, or an option a format 1
+            artifact does not know
+        """
+        if opts.shortlist and not self.has_shortlist:
+            raise ValueError("shortlist: this model has no lexical table (export it with --shortlist)")
+        if self.format_version < 2 and opts.stop != "best":
+            raise ValueError(f"stop: this model's artifact (format {self.format_version}) only stops at the best "
+                             "hypothesis; export it again for stop='beam'")
 
     def translate(
         self, lines: list[str], opts: SearchOptions | None = None, max_tokens: int = 4096, with_alignment: bool = False

@@ -3,6 +3,9 @@
 The model loads in the background once the server is up: `/health` answers at once, `/ready` and
 `/translate` answer 503 until the model is loaded and warmed up. If loading fails, `/ready` says why, and
 the hook `app.state.on_fatal` (set by `service.server.serve`) stops the server.
+
+Routes of `disabled_routes` are removed (404, and gone from the OpenAPI schema); those of `key_routes` ask for a
+key (service/access.py). The lifespan hands the connection limits to the server's protocol (service/connection.py).
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from service.access import Access, KeyRoutesMiddleware, paths_of
+from service.connection import LIMITS_KEY, ConnectionLimits
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
@@ -39,24 +45,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
     runtime = Runtime(settings, metrics)
+    access = Access(settings)
+    limits = ConnectionLimits(settings.header_timeout_s, settings.max_connections, metrics)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         loading = asyncio.create_task(runtime.start(), name="load-model")
         loading.add_done_callback(lambda task: _after_loading(app, task))
         try:
-            yield
+            yield {LIMITS_KEY: limits}  # uvicorn gives the lifespan state to every connection's protocol
         finally:
             loading.cancel()
             await asyncio.gather(loading, return_exceptions=True)
             await runtime.stop()
 
-    app = FastAPI(title="seq2seq translation service", description=DESCRIPTION, version="1.0", lifespan=lifespan)
+    disabled = paths_of(settings.disabled_routes)
+    docs = "/docs" not in settings.disabled_routes  # the pages and the schema they read go together
+    app = FastAPI(title="seq2seq translation service", description=DESCRIPTION, version="1.0", lifespan=lifespan,
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None)
     app.state.settings, app.state.metrics, app.state.runtime = settings, metrics, runtime
-    app.state.translate = TranslateHandler(settings, runtime, metrics)
+    app.state.translate = TranslateHandler(settings, runtime, metrics, access)
     app.state.on_fatal = None
     install_error_handlers(app)
-    app.include_router(router)
+    # the shared router stays whole (every app of a process includes it); this app includes what is enabled
+    app.include_router(APIRouter(routes=[route for route in router.routes
+                                         if getattr(route, "path", None) not in disabled]))
+    app.add_middleware(KeyRoutesMiddleware, access=access)  # inside CORS: preflights need no key
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],

@@ -31,6 +31,16 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """A client's value as an error message quotes it: at most `limit` characters (then '…'), and encodable
+    whatever it holds (a lone surrogate becomes the text `\\ud800`), so quoting it can never fail or echo 10 KB.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def describe_validation_errors(errors: Sequence[Any]) -> str:
     """One line from pydantic's error list: 'Invalid request: missing q parameter; alternatives: ...'."""
     missing: list[str] = []

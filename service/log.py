@@ -40,5 +40,7 @@ def log_config(level: str = "info") -> dict[str, Any]:
             "uvicorn.error": {"level": level},
             "uvicorn.access": {"handlers": ["default"], "level": "WARNING", "propagate": False},
             "service": {"handlers": ["default"], "level": level, "propagate": False},
+            # python-multipart logs a warning for each malformed form; service/body.py answers those with a 400
+            "python_multipart": {"handlers": ["default"], "level": "ERROR", "propagate": False},
         },
     }

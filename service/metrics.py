@@ -61,6 +61,14 @@ class Metrics:
         self.rejected = Counter(
             "seq2seq_rejected_requests", "Requests refused before queuing", ["reason"], registry=reg,
         )
+        self.client_disconnects = Counter(
+            "seq2seq_client_disconnects", "Clients gone before their answer, by stage: body (while sending it), "
+            "decode (while waiting for it)", ["stage"], registry=reg,
+        )
+        self.connection_errors = Counter(
+            "seq2seq_connection_errors", "Connections the server answered and closed before any route ran "
+            "(service/connection.py), by reason", ["reason"], registry=reg,
+        )
         self.model_ready = Gauge("seq2seq_model_ready", "1 once the model is loaded and warmed up", registry=reg)
 
     def render(self) -> bytes:

@@ -7,11 +7,14 @@ extensions (`beam_size`, `return_scores`, `return_alignment` → `sentences`) co
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TranslateRequest(BaseModel):
-    """Body of `POST /translate`, as JSON or as a form (`application/x-www-form-urlencoded`, `multipart`)."""
+    """Body of `POST /translate`, as JSON or as a form (`application/x-www-form-urlencoded`, `multipart`).
+
+    Its strings are valid Unicode: service/body.py refuses any that is not before it gets here.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -27,17 +30,6 @@ class TranslateRequest(BaseModel):
     return_alignment: bool = Field(
         False, description="add `sentences` with subword tokens and attention weights (target × source)"
     )
-
-    @field_validator("q")
-    @classmethod
-    def _valid_unicode(cls, q: str | list[str]) -> str | list[str]:
-        """JSON may carry lone surrogates (\\ud800) that no tokenizer can take: refuse them here."""
-        for item in [q] if isinstance(q, str) else q:
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("text must be valid Unicode (it contains a lone surrogate)") from None
-        return q
 
 
 class ScoredText(BaseModel):

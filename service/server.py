@@ -3,7 +3,11 @@
 On a signal uvicorn stops accepting connections, lets in-flight requests finish (for at most
 `timeout_graceful_shutdown_s`), then runs the app's shutdown, which stops the batcher.
 With `workers` > 1 uvicorn starts that many processes, each loading its own model copy; they rebuild the
-settings from `SEQ2SEQ_*` variables, and each has its own metrics and rate-limit counters.
+settings from `SEQ2SEQ_*` variables, and each has its own metrics, rate-limit counters and connection cap.
+
+Connections are uvicorn's httptools protocol with deadlines and caps of its own (service/connection.py).
+X-Forwarded-For and X-Forwarded-Proto are believed only from the proxies of `forwarded_allow_ips` (uvicorn
+would believe any loopback client by default, so one client could claim any address and escape its limits).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from service.app import create_app
+from service.connection import GuardedHttpToolsProtocol
 from service.log import log_config
 from service.settings import Settings
 
@@ -28,6 +33,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "access_log": False,  # service.access logs every request with its id instead
         "timeout_graceful_shutdown": settings.timeout_graceful_shutdown_s,
         "server_header": False,
+        "http": GuardedHttpToolsProtocol,
+        "ws": "none",  # no WebSocket routes: an Upgrade would leave the guarded protocol
+        "timeout_keep_alive": settings.keep_alive_s,
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
     }
 
 

@@ -2,18 +2,23 @@
 
 Every field `name` can be set as `SEQ2SEQ_NAME` (for example `SEQ2SEQ_MODEL=/models/model.pt`,
 `SEQ2SEQ_BATCH_WAIT_MS=5`) or passed as a keyword (`Settings(model=..., port=...)`), which wins over the
-environment. List fields (`api_keys`, `cors_origins`) take a comma-separated string or a JSON list.
+environment. List fields (`api_keys`, `cors_origins`, `forwarded_allow_ips`, `key_routes`, `disabled_routes`) take
+a comma-separated string or a JSON list.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "SEQ2SEQ_"
+# The routes besides /translate that `key_routes` and `disabled_routes` may name; "/docs" stands for the pages and
+# the schema they read (/docs, /docs/oauth2-redirect, /redoc, /openapi.json). /health stays open: it is the probe.
+OPTIONAL_ROUTES = ("/languages", "/ready", "/metrics", "/docs")
 
 
 class Settings(BaseSettings):
@@ -33,6 +38,21 @@ class Settings(BaseSettings):
     )
     timeout_graceful_shutdown_s: float = Field(30.0, gt=0, description="time in-flight requests get on SIGTERM")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    # --- connections (service/connection.py): what a slow or hostile client may hold
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a request's headers must be complete this long after the connection opens (or "
+        "after the request's first byte on a kept-alive connection); else 408 and the connection closes"
+    )
+    body_timeout_s: float = Field(30.0, gt=0, description="a request's body must be read within this; else 408")
+    keep_alive_s: float = Field(5.0, gt=0, description="an idle kept-alive connection closes after this")
+    max_connections: int = Field(
+        512, ge=1, description="open connections per server process; one more is answered 503 and closed at once"
+    )
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="proxy addresses (or networks, '*' for any) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty: none, the client is the connecting address"
+    )
 
     # --- request limits
     max_chars_per_request: int = Field(20_000, ge=1, description="sum of the characters of every item of q")
@@ -55,12 +75,22 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="accepted API keys; empty: no key needed"
     )
-    rate_limit_per_minute: int = Field(0, ge=0, description="requests per minute per key (or client address); 0: off")
+    rate_limit_per_minute: int = Field(
+        0, ge=0, description="requests per minute per key (or client address; a wrong key counts against its "
+        "address); 0: off. Wrong keys back off on their own: service/access.py"
+    )
+    key_routes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="routes besides /translate that need an API key too (X-API-Key header or "
+        f"api_key query parameter), from {', '.join(OPTIONAL_ROUTES)}; needs api_keys"
+    )
+    disabled_routes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description=f"routes the server does not serve (404), from {', '.join(OPTIONAL_ROUTES)}"
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="origins allowed by CORS ('*' for any); empty: CORS off"
     )
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "cors_origins", "forwarded_allow_ips", "key_routes", "disabled_routes", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         """Accept `a,b,c` or `["a", "b"]` from the environment, a list from code."""
@@ -77,6 +107,33 @@ class Settings(BaseSettings):
         if any(not key for key in keys):
             raise ValueError("an API key must not be empty")
         return keys
+
+    @field_validator("key_routes", "disabled_routes")
+    @classmethod
+    def _known_routes(cls, routes: list[str]) -> list[str]:
+        """A misspelt route would leave open what the operator meant to close: refuse it."""
+        unknown = [route for route in routes if route not in OPTIONAL_ROUTES]
+        if unknown:
+            raise ValueError(f"unknown route(s) {', '.join(unknown)}: choose from {', '.join(OPTIONAL_ROUTES)}")
+        return routes
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, hosts: list[str]) -> list[str]:
+        """uvicorn takes anything and silently matches nothing on a typo; here a typo stops the server."""
+        for host in hosts:
+            if host != "*":
+                try:
+                    ipaddress.ip_network(host, strict=False)
+                except ValueError:
+                    raise ValueError(f"{host!r} is not an IP address or network") from None
+        return hosts
+
+    @model_validator(mode="after")
+    def _keys_for_key_routes(self) -> Settings:
+        if self.key_routes and not self.api_keys:
+            raise ValueError("key_routes needs api_keys: without keys every route is open")
+        return self
 
     def to_env(self) -> dict[str, str]:
         """The environment that rebuilds these settings in another process (uvicorn's worker processes)."""

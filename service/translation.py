@@ -1,8 +1,9 @@
 """`POST /translate`: check the request, split it into sentences, decode them in shared batches, reassemble.
 
-Order of checks: body → API key (403) → rate limit (429) → fields (400) → model ready (503) → languages and
-format (400) → sizes (413) → search options (400) → queue (503). Everything before the queue is cheap, so
-a refused request costs the server almost nothing.
+Order of checks: body (413, 408, 400) → back-off after wrong keys, API key, rate limit (429, 403) → fields (400)
+→ model ready (503) → languages and format (400) → sizes (413) → search options (400) → queue (503). Everything
+before the queue is cheap, so a refused request costs the server almost nothing. A client that goes away
+before its answer (while sending its body, or waiting for the decoder) is answered 499, which nobody reads.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import time
 from dataclasses import replace
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 from seq2seq.translator import Hypothesis, SearchOptions, Translator
-from service.access import KeyChecker, RateLimiter
+from service.access import Access, client_address
 from service.batcher import Batcher, DeadlineExceededError, QueueFullError, ShuttingDownError
 from service.body import read_body
-from service.errors import ApiError
+from service.errors import ApiError, shown
 from service.metrics import Metrics
 from service.runtime import Runtime
 from service.schemas import DetectedLanguage, ScoredText, SentenceDetail, TranslateRequest, TranslateResponse
@@ -30,19 +32,19 @@ CLIENT_CLOSED = 499  # nginx's status for "client closed the request": shows in 
 class TranslateHandler:
     """Everything `/translate` needs: settings, the model runtime, access control, metrics."""
 
-    def __init__(self, settings: Settings, runtime: Runtime, metrics: Metrics):
-        self.settings, self.runtime, self.metrics = settings, runtime, metrics
-        self.keys = KeyChecker(settings.api_keys)
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+    def __init__(self, settings: Settings, runtime: Runtime, metrics: Metrics, access: Access):
+        self.settings, self.runtime, self.metrics, self.access = settings, runtime, metrics, access
         # a JSON body may escape every character as \uXXXX; leave room for the other fields too
         self.max_body_bytes = settings.max_chars_per_request * 6 + 65536
 
     async def __call__(self, request: Request) -> TranslateResponse:
-        data = await read_body(request, self.max_body_bytes)
+        try:
+            data = await read_body(request, self.max_body_bytes, self.settings.body_timeout_s)
+        except ClientDisconnect:
+            self.metrics.client_disconnects.labels("body").inc()
+            raise ApiError(CLIENT_CLOSED, "client closed the request while sending it") from None
         key = data.get("api_key") or request.headers.get("x-api-key")
-        key = key if isinstance(key, str) else None
-        self.keys.check(key)
-        self.limiter.check(key if self.keys.enabled and key else _client_address(request))
+        self.access.admit(key if isinstance(key, str) else None, client_address(request.scope))
         req = TranslateRequest.model_validate(data)
         if not req.q:  # "" or []: LibreTranslate's answer for both
             raise ApiError(400, "Invalid request: missing q parameter")
@@ -70,11 +72,11 @@ class TranslateHandler:
     def _check_languages(self, req: TranslateRequest, translator: Translator) -> None:
         pair = f"this server translates {translator.src_lang} to {translator.tgt_lang}"
         if req.source.lower() not in (translator.src_lang.lower(), "auto"):
-            raise ApiError(400, f"{req.source} is not supported as a source language: {pair}")
+            raise ApiError(400, f"{shown(req.source)} is not supported as a source language: {pair}")
         if req.target.lower() != translator.tgt_lang.lower():
-            raise ApiError(400, f"{req.target} is not supported as a target language: {pair}")
+            raise ApiError(400, f"{shown(req.target)} is not supported as a target language: {pair}")
         if req.format != "text":
-            raise ApiError(400, f"format {req.format!r} is not supported: this server translates plain text; "
+            raise ApiError(400, f"format '{shown(req.format)}' is not supported: this server translates plain text; "
                                 "send format=text")
 
     def _check_sizes(self, items: list[str]) -> None:
@@ -109,7 +111,7 @@ class TranslateHandler:
         try:
             return translator.encode(sentence, cut=False)
         except ValueError as exc:
-            raise ApiError(413, f"Invalid request: {exc}: {sentence[:60]!r}...") from None
+            raise ApiError(413, f"Invalid request: {exc}: '{shown(sentence, 60)}'") from None
 
     async def _decode(self, batcher: Batcher, request: Request, ids: list[list[int]], opts: SearchOptions,
                       with_alignment: bool) -> list[list[Hypothesis]]:
@@ -143,7 +145,7 @@ class TranslateHandler:
                 client_gone.cancel()
             _cancel(futures)
         if client_gone in done:
-            self.metrics.rejected.labels("client_gone").inc()
+            self.metrics.client_disconnects.labels("decode").inc()
             raise ApiError(CLIENT_CLOSED, "client closed the request")
         self.metrics.rejected.labels("timeout").inc()
         raise overloaded
@@ -201,6 +203,3 @@ def _cancel(futures: list[asyncio.Future[list[Hypothesis]]]) -> None:
     for future in futures:
         future.cancel()
 
-
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"

@@ -8,8 +8,10 @@ The toy task, from the bottom up (each a session-scoped fixture built on the one
     trained_run    a run folder of configs/tiny.yaml trained TRAINED_STEPS updates on it with that model
     artifact       that run exported to model.pt (de → en, beam 3): what `seq2seq translate` and the service load
 
-The run learns enough in those few seconds for its outputs to follow its inputs. Training and export code is
-imported inside the fixtures, so tests that need neither run where only the core and `[serve]` are installed.
+The run learns enough in those few seconds for its outputs to follow its inputs; `trained_run_copy` is a copy of
+it, one per test, for a test that changes it (resumes it, starts it over, edits its config). Training and export
+code is imported inside the fixtures, so tests that need neither run where only the core and `[serve]` are
+installed.
 """
 
 import gzip
@@ -201,3 +203,11 @@ def artifact(trained_run: str, tmp_path_factory: pytest.TempPathFactory) -> Path
     path = tmp_path_factory.mktemp("artifact") / "model.pt"
     export_path(trained_run, str(path), check=20)
     return path
+
+
+@pytest.fixture
+def trained_run_copy(trained_run: str, tmp_path: Path) -> Path:
+    """A copy of `trained_run` that a test may change: resume it, start it over, edit its config."""
+    copy = tmp_path / "run"
+    shutil.copytree(trained_run, copy)
+    return copy

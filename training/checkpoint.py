@@ -19,6 +19,15 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: str, state: dict[str, Any]) -> None:
+    """Write a checkpoint atomically; one whose weights are not all finite is never written.
+
+    :raises FloatingPointError: a weight is NaN or infinite (the training diverged); `path` is left as it was
+    """
+    for key, value in state["model_state"].items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise FloatingPointError(
+                f"step {state['step']}: the weights are no longer finite ({key}); {path} not written, the last "
+                f"checkpoint kept: the training diverged, lower train.lr or train.clip_norm")
     atomic_torch_save(state, path)
 
 

@@ -5,8 +5,9 @@ seq2seq evaluate -m model.pt --data data/multi30k --split test_2016_flickr
 seq2seq export runs/multi30k -o model.pt
 
 Each `add_*` function is an entry point of the group `seq2seq.commands` (pyproject.toml), called by
-seq2seq/cli.py to build the one `seq2seq` parser; this module imports only argparse, and each command imports
-what it needs when it runs. `python -m training.cli ...` runs the whole `seq2seq` command.
+seq2seq/cli.py to build the one `seq2seq` parser; this module imports only argparse and that parser's argument
+types, and each command imports what it needs when it runs. `python -m training.cli ...` runs the whole `seq2seq`
+command.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import argparse
 import os
 import sys
 
+from seq2seq.cli import non_negative_float, non_negative_int, positive_int
+
 
 def _train(args: argparse.Namespace) -> int:
     from training.config import load_config
     from training.trainer import Trainer
 
     overrides = list(args.set or [])
+    origins = [f"--set {item}" for item in overrides]
     for flag, key in (
         ("data", "data.path"),
         ("src", "data.src"),
@@ -32,7 +36,8 @@ def _train(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None:
             overrides.append(f"{key}={value}")
-    cfg = load_config(args.config, overrides)
+            origins.append(f"--{flag.replace('_', '-')} {value}")
+    cfg = load_config(args.config, overrides, origins)
     run_dir = args.run_dir or os.path.join("runs", os.path.splitext(os.path.basename(args.config or "default"))[0])
     result = Trainer(cfg, run_dir, fresh=args.fresh, progress=not args.no_progress).run()
     print(f"final checkpoint: {result['final']}", file=sys.stderr)
@@ -53,7 +58,8 @@ def _export(args: argparse.Namespace) -> int:
     from training.export_cmd import export_path
 
     export_path(args.source, args.output, test_split=args.test_split, check=args.check_sentences,
-                length_penalty=args.length_penalty)
+                length_penalty=args.length_penalty, shortlist=args.shortlist, frequent=args.frequent,
+                int8=args.int8)
     return 0
 
 
@@ -65,10 +71,11 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--tgt", help="target language code")
     p.add_argument("--run-dir", help="run folder (default runs/CONFIG_NAME); an existing run resumes")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.lr=5e-4")
-    p.add_argument("--max-steps", type=int, help="stop after this many updates")
-    p.add_argument("--max-minutes", type=float, help="stop after this much training time")
+    p.add_argument("--max-steps", type=non_negative_int, help="stop after this many updates")
+    p.add_argument("--max-minutes", type=non_negative_float, help="stop after this much training time")
     p.add_argument("--device", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over instead of resuming; the old run's outputs move to RUN/previous/ once it can")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     p.add_argument("--export", metavar="PATH", help="evaluate on the test split and export the model here")
     p.set_defaults(func=_train)
@@ -81,8 +88,8 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--split", required=True)
     p.add_argument("--src", help="source language (default: the model's)")
     p.add_argument("--tgt", help="target language (default: the model's)")
-    p.add_argument("--beam", type=int, help="beam size (default: the model's)")
-    p.add_argument("--length-penalty", type=float, nargs="+", metavar="ALPHA",
+    p.add_argument("--beam", type=positive_int, help="beam size (default: the model's)")
+    p.add_argument("--length-penalty", type=non_negative_float, nargs="+", metavar="ALPHA",
                    help="score / length**ALPHA (default: the model's); several values: score each, show the best")
     p.add_argument("--output", "-o", help="where to save hypotheses (default MODEL.SPLIT.hyp)")
     p.add_argument("--device", default="cpu")
@@ -94,9 +101,16 @@ def add_export(commands: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="run folder or checkpoint file")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--test-split", default=None, help="score this split and store BLEU in the artifact")
-    p.add_argument("--check-sentences", type=int, default=100, help="validation sentences checked scripted vs eager")
-    p.add_argument("--length-penalty", type=float, metavar="ALPHA",
+    p.add_argument("--check-sentences", type=non_negative_int, default=100,
+                   help="validation sentences checked scripted vs eager")
+    p.add_argument("--length-penalty", type=non_negative_float, metavar="ALPHA",
                    help="the artifact's default length penalty (default: the run's search.length_penalty)")
+    p.add_argument("--shortlist", type=non_negative_int, default=0, metavar="K",
+                   help="store a vocabulary shortlist of K target pieces per source piece, learned from the "
+                        "training split (IBM Model 1), and use it by default (0: none; 20 is a good start)")
+    p.add_argument("--frequent", type=non_negative_int, default=300, metavar="N",
+                   help="with --shortlist: the N most frequent target pieces are always in it")
+    p.add_argument("--int8", action="store_true", help="decode with int8 weights (CPU; dynamic quantization)")
     p.set_defaults(func=_export)
 
 

@@ -1,6 +1,7 @@
 """The experiment configuration: one YAML file, `--set key=value` overrides checked against field types.
 
-Errors name the file and line of the offending key, and are raised before any training starts.
+Errors name where the offending key was given (the file and line, or the override) and are raised before any
+training starts; a value that passes them does not fail later for being out of range.
 """
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
 import yaml
 
 from seq2seq.config import ModelConfig, Regularizers
@@ -162,8 +165,12 @@ class ExperimentConfig:
         return asdict(self)
 
     def validate(self) -> None:
-        """Value checks beyond types. The model's and the search's own checks run here, on a ModelConfig and
-        SearchOptions built from these sections, so that what they refuse is refused before training starts."""
+        """Value checks beyond types, so that what training would fail on later is refused before it starts.
+
+        The model's and the search's own checks run here, on a ModelConfig and SearchOptions built from these
+        sections; every other numeric key has a range below (AT_LEAST or a check of its own). The types are
+        checked earlier, when the config is built (`_coerce`: a float must be finite).
+        """
         try:
             self.model_config(8, 8)
         except ValueError as exc:
@@ -173,29 +180,52 @@ class ExperimentConfig:
                 self.search.options(beam).validate()
             except ValueError as exc:
                 raise _named(exc, "search.", {"beam_size": key}) from None
+        for key, least in AT_LEAST.items():
+            section, name = key.split(".")
+            value = getattr(getattr(self, section), name)
+            if not value >= least:
+                raise ConfigError(f"{key}: must be at least {least}, got {value!r}")
+        t = self.train
         checks = [
             (self.vocab.type in ("unigram", "bpe"), "vocab.type: must be unigram or bpe"),
-            (self.vocab.size >= 8, "vocab.size: must be at least 8"),
-            (self.train.schedule in ("plateau", "inverse_sqrt", "constant"),
+            (t.schedule in ("plateau", "inverse_sqrt", "constant"),
              "train.schedule: must be plateau, inverse_sqrt or constant"),
-            (self.train.lr > 0, "train.lr: must be positive"),
-            (0 <= self.train.label_smoothing < 1, "train.label_smoothing: must be in [0, 1)"),
-            (0 <= self.train.anneal < 1, "train.anneal: must be a fraction of the budget in [0, 1)"),
-            (self.train.init in SCHEMES, f"train.init: must be one of {', '.join(SCHEMES)}"),
-            (0 < self.train.init_scale < float("inf"), "train.init_scale: must be a positive number"),
-            (math.isfinite(self.train.forget_bias), "train.forget_bias: must be a finite number"),
-            (self.train.reg_start_step >= 0, "train.reg_start_step: must be >= 0"),
-            (self.train.reg_ramp_steps >= 0, "train.reg_ramp_steps: must be >= 0"),
-            (not self.train.max_steps or self.train.reg_start_step + self.train.reg_ramp_steps <= self.train.max_steps,
+            (_is_device(t.device), f"train.device: not a device: {t.device!r} (cpu, cuda, cuda:1, ...)"),
+            (t.lr > 0, "train.lr: must be positive"),
+            (all(0 <= b < 1 for b in t.betas), f"train.betas: each must be in [0, 1), got {list(t.betas)}"),
+            (0 < t.plateau_factor <= 1, "train.plateau_factor: must be in (0, 1]"),
+            (0 <= t.label_smoothing < 1, "train.label_smoothing: must be in [0, 1)"),
+            (0 <= t.anneal < 1, "train.anneal: must be a fraction of the budget in [0, 1)"),
+            (t.init in SCHEMES, f"train.init: must be one of {', '.join(SCHEMES)}"),
+            (t.init_scale > 0, "train.init_scale: must be a positive number"),
+            (not t.max_steps or t.reg_start_step + t.reg_ramp_steps <= t.max_steps,
              "train.reg_ramp_steps: the regularizer schedule (reg_start_step + reg_ramp_steps) ends after "
              "train.max_steps"),
-            (self.train.max_tokens >= 1, "train.max_tokens: must be positive"),
-            (self.train.keep_best >= 1, "train.keep_best: must be at least 1"),
-            (self.data.max_len >= 1 and self.data.max_ratio >= 1, "data.max_len, data.max_ratio: must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+
+# The least value of each numeric key that has a plain lower bound (0 where 0 means "off" or "no limit"). The
+# other numeric keys: `model.*` and `search.*` (their library's checks), lr, betas, plateau_factor,
+# label_smoothing, anneal and init_scale (ranges of their own, in `validate`), forget_bias (any finite number).
+AT_LEAST: dict[str, int] = {
+    "data.max_len": 1, "data.max_ratio": 1, "vocab.size": 8,
+    "train.seed": 0, "train.threads": 0, "train.max_tokens": 1, "train.weight_decay": 0, "train.warmup_steps": 0,
+    "train.plateau_patience": 0, "train.min_lr": 0, "train.reg_start_step": 0, "train.reg_ramp_steps": 0,
+    "train.clip_norm": 0, "train.max_steps": 0, "train.max_epochs": 0, "train.max_minutes": 0,
+    "train.valid_every": 0, "train.save_every": 0, "train.patience": 0, "train.keep_best": 1,
+    "train.log_every": 1, "train.max_nonfinite": 1,
+}
+
+
+def _is_device(name: str) -> bool:
+    try:
+        torch.device(name)
+    except (RuntimeError, ValueError):
+        return False
+    return True
 
 
 def _named(exc: ValueError, prefix: str, rename: dict[str, str] | None = None) -> ConfigError:
@@ -207,15 +237,22 @@ def _named(exc: ValueError, prefix: str, rename: dict[str, str] | None = None) -
     return ConfigError(", ".join(keys) + sep + message)
 
 
-def _key_lines(text: str) -> dict[str, int]:
-    """Line number (1-based) of every dotted key in a YAML mapping."""
+def _key_lines(text: str, path: str) -> dict[str, int]:
+    """Line number (1-based) of every dotted key in a YAML mapping.
+
+    :raises ConfigError: a key given twice in one mapping (YAML itself keeps the last one silently)
+    """
     lines: dict[str, int] = {}
 
     def walk(node: yaml.Node, prefix: str) -> None:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 name = f"{prefix}{key.value}"
-                lines[name] = key.start_mark.line + 1
+                line = key.start_mark.line + 1
+                if name in lines:
+                    raise ConfigError(f"{path}:{line}: {name}: duplicate key (first at line {lines[name]}); "
+                                      f"only one of them would be used")
+                lines[name] = line
                 walk(value, name + ".")
 
     root = yaml.compose(text)
@@ -246,14 +283,19 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "5e-4" (no dot) as a string
+        # YAML 1.1 reads "5e-4" (no dot) as a string. No key takes an infinity or NaN (.inf, nan): a learning
+        # rate or length limit of inf passes every range check and fails, or trains to NaN, only later.
+        number = None
+        if not isinstance(value, bool) and isinstance(value, (int, float, str)):
             try:
-                return float(value)
-            except ValueError:
+                number = float(value)
+            except (ValueError, OverflowError):
                 pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if number is None:
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -277,26 +319,52 @@ def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
         raise _named(exc, prefix) from None
 
 
-def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+def _parse_override(item: str, origin: str) -> tuple[str, Any]:
+    """`key=value` as (dotted key, value parsed as YAML: a scalar, or a [list] or {mapping})."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not all(key.split(".")):
+        raise ConfigError(f"{origin}: expected key=value with a dotted key, such as train.lr=5e-4")
+    try:
+        return key, yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: invalid YAML value ({getattr(exc, 'problem', None) or exc})") from None
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any, origin: str) -> None:
     parts = key.split(".")
     node = tree
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"--set {key}: {part} is not a section")
+            raise ConfigError(f"{origin}: {part} is not a section")
     node[parts[-1]] = value
 
 
-def load_config(path: str | None, overrides: list[str] = ()) -> ExperimentConfig:
-    """Read a YAML experiment file and apply `key=value` overrides (values parsed as YAML scalars)."""
+def _dotted_keys(value: Any, key: str) -> list[str]:
+    """`key` and, when `value` is a mapping, every dotted key inside it."""
+    keys = [key]
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            keys += _dotted_keys(inner, f"{key}.{name}")
+    return keys
+
+
+def load_config(path: str | None, overrides: Sequence[str] = (), origins: Sequence[str] | None = None
+                ) -> ExperimentConfig:
+    """Read a YAML experiment file and apply `key=value` overrides (values parsed as YAML).
+
+    An error names where its key was given: `FILE:LINE` for a key of the file, the override (`origins[i]`,
+    `--set KEY=VALUE` by default) for one given or replaced by an override, the file alone for a default.
+    """
     tree: dict[str, Any] = {}
-    lines: dict[str, int] = {}
+    given: dict[str, str] = {}  # dotted key -> where it was given
     if path is not None:
         try:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
+            given = {key: f"{path}:{line}" for key, line in _key_lines(text, path).items()}
             tree = yaml.safe_load(text) or {}
-            lines = _key_lines(text)
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
         except yaml.YAMLError as exc:
@@ -305,19 +373,20 @@ def load_config(path: str | None, overrides: list[str] = ()) -> ExperimentConfig
             raise ConfigError(f"{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
         if not isinstance(tree, dict):
             raise ConfigError(f"{path}: expected a mapping of sections at the top level")
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"--set {item}: expected key=value")
-        key, raw = item.split("=", 1)
-        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+    for i, item in enumerate(overrides):
+        origin = origins[i] if origins is not None else f"--set {item}"
+        key, value = _parse_override(item, origin)
+        _set_dotted(tree, key, value, origin)
+        for replaced in [k for k in given if k == key or k.startswith(key + ".")]:
+            del given[replaced]
+        given.update(dict.fromkeys(_dotted_keys(value, key), origin))
     try:
         cfg = _build(ExperimentConfig, tree)
         cfg.validate()
     except ConfigError as exc:
         keys = str(exc).split(":", 1)[0].split(", ")  # "a.b: ..." or "a.b, a.c: ..."
-        line = next((lines[key] for key in keys if key in lines), None)
-        where = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
-        raise ConfigError(f"{where}{exc}") from None
+        where = next((given[key] for key in keys if key in given), path)
+        raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
     return cfg
 
 

@@ -40,7 +40,7 @@ def run_eval(translator: Translator, data: str, split: str, src: str, tgt: str, 
 def evaluate_command(args: argparse.Namespace) -> int:
     translator = Translator.load(args.model, args.device)
     opts = translator.defaults
-    if args.beam:
+    if args.beam is not None:
         opts = replace(opts, beam_size=args.beam)
     src, tgt = args.src or translator.src_lang, args.tgt or translator.tgt_lang
     penalties = args.length_penalty or [opts.length_penalty]

@@ -7,6 +7,7 @@
     RUN/checkpoints/final.pt        the better of the best and the average of the best
     RUN/metrics.csv, tb/, curves.png, train.log
     RUN/eval/SPLIT.json, SPLIT.hyp  the scores and hypotheses of an exported checkpoint
+    RUN/previous/                   the outputs of the run that the last `train --fresh` replaced
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from training.checkpoint import CheckpointError
 
 CHECKPOINTS = "checkpoints"
 LAST, FINAL = "last.pt", "final.pt"
+PREVIOUS = "previous"
 JOINT_SPM, SRC_SPM, TGT_SPM = "spm.model", "spm.src.model", "spm.tgt.model"
 
 
@@ -56,10 +58,25 @@ def curves_path(run_dir: str) -> str:
     return os.path.join(run_dir, "curves.png")
 
 
+def eval_dir(run_dir: str) -> str:
+    return os.path.join(run_dir, "eval")
+
+
 def eval_paths(run_dir: str, split: str) -> tuple[str, str]:
     """(scores .json, hypotheses .hyp) of a split scored by export."""
-    folder = os.path.join(run_dir, "eval")
+    folder = eval_dir(run_dir)
     return os.path.join(folder, f"{split}.json"), os.path.join(folder, f"{split}.hyp")
+
+
+def previous_dir(run_dir: str) -> str:
+    return os.path.join(run_dir, PREVIOUS)
+
+
+def outputs(run_dir: str) -> list[str]:
+    """What belongs to one training of a run folder, as opposed to what a new one starts from (the vocabulary) and
+    the log of them all: the paths `train --fresh` sets aside into RUN/previous/ once the new run can start."""
+    return [config_path(run_dir), checkpoint_dir(run_dir), metrics_path(run_dir), tensorboard_dir(run_dir),
+            curves_path(run_dir), eval_dir(run_dir)]
 
 
 def spm_paths(run_dir: str, joint: bool) -> tuple[str, str]:

@@ -4,22 +4,27 @@ A run folder holds everything: `config.yaml` (resolved), SentencePiece models, `
 (`last.pt`, the best k by validation BLEU, their average), `metrics.csv`, TensorBoard events in `tb/`,
 `curves.png`, and `train.log`. Running the same command again resumes from `checkpoints/last.pt`; a
 resumed run ends with the same weights as one never interrupted (the batch order depends only on
-seed and epoch, and the RNG state travels in the checkpoint).
+seed and epoch, and the RNG state travels in the checkpoint), and its metrics drop what was logged after the
+checkpoint. `--fresh` starts over: the previous run's outputs move to `previous/` once the new run can start.
+A run refuses, before it writes anything, a broken checkpoint to resume, another configuration, or a broken
+corpus; it stops rather than save weights that are no longer finite.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 from tqdm import tqdm
 
+from seq2seq.atomic import remove_stale
 from seq2seq.init import initialize
 from seq2seq.model import Seq2Seq
 from seq2seq.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
@@ -32,16 +37,19 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.config import ConfigError, ExperimentConfig, save_config, scaled_recurrent
-from training.corpus import Corpus, filter_pairs, load_split
+from training.corpus import Corpus, FilterStats, filter_pairs, load_split
 from training.evaluate import score
 from training.metrics import MetricsLog
 from training.run import (
     best_checkpoint,
     checkpoint_dir,
     config_path,
+    eval_dir,
     final_checkpoint,
     last_checkpoint,
     log_path,
+    outputs,
+    previous_dir,
 )
 from training.vocab import build_vocabs
 
@@ -59,12 +67,24 @@ class Data:
     valid_tgt_ids: list[list[int]]
 
 
-def prepare_data(cfg: ExperimentConfig, run_dir: str, log) -> Data:
+@dataclass
+class Corpora:
+    train: Corpus  # filtered
+    stats: FilterStats
+    valid: Corpus
+
+
+def read_corpora(cfg: ExperimentConfig) -> Corpora:
+    """The training split, filtered, and the validation split; a missing or broken corpus is refused here."""
     d = cfg.data
-    train = load_split(d.path, d.train_split, d.src, d.tgt)
-    train, stats = filter_pairs(train, d.max_len, d.max_ratio)
-    log(f"train {train.name}: {stats}")
-    valid = load_split(d.path, d.valid_split, d.src, d.tgt)
+    train, stats = filter_pairs(load_split(d.path, d.train_split, d.src, d.tgt), d.max_len, d.max_ratio)
+    return Corpora(train, stats, load_split(d.path, d.valid_split, d.src, d.tgt))
+
+
+def prepare_data(cfg: ExperimentConfig, run_dir: str, log, corpora: Corpora) -> Data:
+    d = cfg.data
+    train, valid = corpora.train, corpora.valid
+    log(f"train {train.name}: {corpora.stats}")
     src_path, tgt_path = build_vocabs(train, run_dir, cfg.vocab.size, cfg.vocab.type, cfg.vocab.joint)
     src_tok = Tokenizer.from_file(src_path)
     tgt_tok = src_tok if tgt_path == src_path else Tokenizer.from_file(tgt_path)
@@ -117,21 +137,20 @@ def batch_loss(model: Seq2Seq, src: list[list[int]], tgt: list[list[int]], devic
 
 class Trainer:
     def __init__(self, cfg: ExperimentConfig, run_dir: str, fresh: bool = False, progress: bool = True):
-        self.cfg, self.run_dir, self.progress = cfg, run_dir, progress
+        """Nothing is read or written here: `run` checks what can refuse the run before it writes anything."""
+        self.cfg, self.run_dir, self.fresh, self.progress = cfg, run_dir, fresh, progress
         self.ckpt_dir = checkpoint_dir(run_dir)
-        os.makedirs(self.ckpt_dir, exist_ok=True)
         self.last_path = last_checkpoint(run_dir)
-        if fresh and os.path.exists(self.last_path):
-            os.remove(self.last_path)
-        self._log_file = open(log_path(run_dir), "a", encoding="utf-8")
+        self._log_file: TextIO | None = None
         self.stop_requested = False
         self._reg_scale: float | None = None  # the schedule's scale the model's rates were last set to
 
     def log(self, message: str) -> None:
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
         tqdm.write(line, file=sys.stderr)
-        self._log_file.write(line + "\n")
-        self._log_file.flush()
+        if self._log_file is not None:
+            self._log_file.write(line + "\n")
+            self._log_file.flush()
 
     def _check_resume_config(self, saved: dict[str, Any]) -> None:
         now = self.cfg.to_dict()
@@ -152,14 +171,33 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         cfg, t = self.cfg, self.cfg.train
         run_started = time.time()  # a fresh run's time budget includes data loading and SentencePiece training
+        # What can refuse the run is checked before anything is written: the checkpoint it resumes and its
+        # configuration, the device, the corpus. `--fresh` sets the old run aside only once the new one can start.
+        resume = None
+        if not self.fresh and os.path.exists(self.last_path):
+            resume = load_checkpoint(self.last_path)
+            self._check_resume_config(resume["train_config"])
         device = torch.device(t.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"train.device: {t.device}: CUDA is not available on this machine")
+        corpora = read_corpora(cfg)
+        os.makedirs(self.run_dir, exist_ok=True)
+        self._log_file = open(log_path(self.run_dir), "a", encoding="utf-8")
+        try:
+            return self._run(resume, corpora, device, run_started)
+        finally:
+            self._log_file.close()
+            self._log_file = None
+
+    def _run(self, resume: dict[str, Any] | None, corpora: Corpora, device: torch.device,
+             run_started: float) -> dict[str, Any]:
+        cfg, t = self.cfg, self.cfg.train
+        for folder in (self.run_dir, self.ckpt_dir, eval_dir(self.run_dir)):
+            for path in remove_stale(folder):
+                self.log(f"removed {path}: the temporary file of a write that was killed")
         if t.threads > 0:
             torch.set_num_threads(t.threads)
-        resume = load_checkpoint(self.last_path) if os.path.exists(self.last_path) else None
-        if resume is not None:
-            self._check_resume_config(resume["train_config"])
-        save_config(cfg, config_path(self.run_dir))
-        data = prepare_data(cfg, self.run_dir, self.log)
+        data = prepare_data(cfg, self.run_dir, self.log, corpora)
         model_cfg = cfg.model_config(len(data.src_tok), len(data.tgt_tok))
         torch.manual_seed(t.seed)
         model = Seq2Seq(model_cfg)
@@ -171,8 +209,9 @@ class Trainer:
         st: dict[str, Any] = {
             "step": 0, "epoch": 0, "batch_in_epoch": 0, "elapsed": 0.0, "plateau_scale": 1.0,
             "plateau_best": -1.0, "plateau_bad": 0, "best": [], "bad_valids": 0, "nonfinite": 0,
-            "tokens": 0, "stopped": "",
+            "tokens": 0, "stopped": "", "metrics_rows": 0,
         }
+        metrics_rows: int | None = 0  # the rows of metrics.csv the run (re)starts after
         if resume is not None:
             try:
                 model.load_state_dict(resume["model_state"])
@@ -180,27 +219,45 @@ class Trainer:
             except (RuntimeError, ValueError, KeyError) as exc:
                 raise CheckpointError(f"{self.last_path}: does not fit this model ({exc})") from None
             st.update(resume["trainer"])
+            metrics_rows = resume["trainer"].get("metrics_rows")  # None: a checkpoint from before it was counted
             if not st["stopped"].startswith("early stopping"):
                 st["stopped"] = ""  # a budget or a signal ended the last session; early stopping is final
             torch.set_rng_state(resume["rng"]["torch"])
             self.log(f"resumed from {self.last_path} at step {st['step']} (epoch {st['epoch'] + 1})")
         else:
             st["elapsed"] = time.time() - run_started
+        if self.fresh:
+            self._set_aside_previous()
+        os.makedirs(self.ckpt_dir, exist_ok=True)
+        save_config(cfg, config_path(self.run_dir))
         n_params = sum(p.numel() for p in model.parameters())
         self.log(f"model: {n_params / 1e6:.2f}M parameters; {model_cfg}")
-        self.metrics = MetricsLog(self.run_dir)
-        prev_handler = signal.signal(signal.SIGTERM, self._request_stop)
+        self.metrics = MetricsLog(self.run_dir, st["step"], metrics_rows)
         try:
-            self._loop(model, opt, data, st, device)
+            prev_handler = signal.signal(signal.SIGTERM, self._request_stop)
+            try:
+                self._loop(model, opt, data, st, device)
+            finally:
+                signal.signal(signal.SIGTERM, prev_handler)
+            self._save(model, opt, st, self.last_path)
+            if self.stop_requested:  # interrupted: last.pt is enough to resume; the final model comes later
+                return {"final": self.last_path, "step": st["step"], "interrupted": True}
+            return self._finish(model, data, st, device)
         finally:
-            signal.signal(signal.SIGTERM, prev_handler)
-        self._save(model, opt, st, self.last_path)
-        if self.stop_requested:  # interrupted: last.pt is enough to resume; the final model comes later
             self.metrics.close()
-            return {"final": self.last_path, "step": st["step"], "interrupted": True}
-        result = self._finish(model, data, st, device)
-        self.metrics.close()
-        return result
+
+    def _set_aside_previous(self) -> None:
+        """`--fresh`: move the outputs of the run this one replaces into RUN/previous/ (an older one there goes)."""
+        present = [path for path in outputs(self.run_dir) if os.path.exists(path)]
+        if not present:
+            return
+        previous = previous_dir(self.run_dir)
+        if os.path.exists(previous):
+            shutil.rmtree(previous)
+        os.makedirs(previous)
+        for path in present:
+            os.replace(path, os.path.join(previous, os.path.basename(path)))
+        self.log(f"--fresh: the previous run's {', '.join(os.path.basename(p) for p in present)} moved to {previous}")
 
     def _request_stop(self, *_: Any) -> None:
         self.stop_requested = True
@@ -217,6 +274,7 @@ class Trainer:
         }
 
     def _save(self, model: Seq2Seq, opt: torch.optim.Optimizer, st: dict[str, Any], path: str) -> None:
+        st["metrics_rows"] = self.metrics.rows  # a resume drops the rows logged after this checkpoint
         save_checkpoint(path, self._state(model, opt, st))
 
     def _budget_reason(self, st: dict[str, Any], started: float) -> str:

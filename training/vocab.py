@@ -14,6 +14,7 @@ import sentencepiece as spm
 
 from seq2seq.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from training.corpus import Corpus
+from training.io import atomic_write_bytes
 from training.run import spm_paths
 
 MODEL_TYPES = ("unigram", "bpe")
@@ -62,10 +63,7 @@ def train_sentencepiece(
         )
     except RuntimeError as e:  # sentencepiece reports a failed check as "INTERNAL: file.cc(line) [condition]"
         raise ValueError(f"SentencePiece training on {seen:,} sentences failed: {e}") from None
-    tmp = f"{model_path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(model.getvalue())
-    os.replace(tmp, model_path)  # readers never see a half-written model
+    atomic_write_bytes(model_path, model.getvalue())  # readers never see a half-written model
 
 
 def build_vocabs(

@@ -1,6 +1,7 @@
 """The exported artifact (seq2seq/export.py) loads without the project's code; broken files are refused."""
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -8,6 +9,7 @@ import sentencepiece as spm
 import torch
 
 from seq2seq import export
+from seq2seq.cli import main
 from seq2seq.config import Regularizers
 from seq2seq.search import Search
 from seq2seq.translator import Translator
@@ -70,3 +72,32 @@ def test_corrupt_or_foreign_files_are_refused(tmp_path, spm_bytes):
     with pytest.raises(ValueError, match="SentencePiece"):
         export.save(model, str(tmp_path / "bad.pt"), b"junk", b"junk", {})
         Translator.load(str(tmp_path / "bad.pt"))
+
+
+# meta.json's bytes, or the entries to change in the artifact's own (valid JSON of the wrong shape)
+BROKEN_META = [
+    (b'{"src_lang": "de",', "meta.json: not valid JSON"),
+    (b"[1, 2]", "meta.json: expected a JSON object, got list"),
+    ({"max_src_tokens": "many"}, "meta.json: max_src_tokens: expected an integer >= 2, got 'many'"),
+    ({"max_src_tokens": 1}, "meta.json: max_src_tokens: expected an integer >= 2, got 1"),
+    ({"src_lang": ["de"]}, "meta.json: src_lang: expected a language code, got ['de']"),
+    ({"search": [5]}, "meta.json: search: expected a JSON object of search options, got [5]"),
+    ({"search": {"beam_size": "wide"}}, "meta.json: search: bad search defaults (beam_size: must be a positive"),
+    ({"search": {"beam": 5}}, "meta.json: search: bad search defaults ("),
+]
+
+
+@pytest.mark.parametrize("meta, message", BROKEN_META)
+def test_a_broken_meta_json_is_refused_naming_the_artifact_and_the_entry(artifact, tmp_path, capsys, meta, message):
+    extra = {name: "" for name in export.EXTRA_FILES}
+    module = torch.jit.load(str(artifact), _extra_files=extra)
+    if isinstance(meta, dict):
+        meta = json.dumps({**json.loads(extra["meta.json"]), **meta}).encode()
+    broken = tmp_path / "broken.pt"
+    torch.jit.save(module, str(broken), _extra_files={**extra, "meta.json": meta})
+    with pytest.raises(ValueError, match=f"^{re.escape(f'{broken}: {message}')}"):
+        Translator.load(str(broken))
+    out = tmp_path / "out.en"
+    assert main(["translate", "-m", str(broken), "-o", str(out), "--quiet"]) == 2
+    assert f"{broken}: {message}" in capsys.readouterr().err
+    assert not out.exists()

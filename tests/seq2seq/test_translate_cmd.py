@@ -1,7 +1,14 @@
-"""`seq2seq translate` (seq2seq/translate_cmd.py) on the shared artifact: line-for-line output, n-best, errors."""
+"""`seq2seq translate` (seq2seq/translate_cmd.py) on the shared artifact: line-for-line output, n-best, errors; an
+output file is replaced only on success, and never the input."""
 
+import io
+import os
 import subprocess
+import sys
 
+import pytest
+
+from seq2seq.cli import main
 from seq2seq.translator import SearchOptions, Translator
 from tests.conftest import cli
 
@@ -59,4 +66,70 @@ def test_translate_takes_a_length_penalty(artifact):
     for a, b in zip(plain.stdout.decode().splitlines(), favoured.stdout.decode().splitlines()):
         assert float(b.split("\t")[1]) <= float(a.split("\t")[1]) + 1e-6
     bad = run_translate(artifact, lines, "--length-penalty", "-0.5")
-    assert bad.returncode == 2 and "length_penalty" in bad.stderr.decode()
+    assert bad.returncode == 2 and "argument --length-penalty" in bad.stderr.decode()
+
+
+def translate_here(artifact, *args: object) -> int:
+    """`seq2seq translate -m ARTIFACT ARGS --quiet` in this process (stderr for capsys): fast error paths."""
+    return main(["translate", "-m", str(artifact), *map(str, args), "--quiet"])
+
+
+def test_translate_refuses_an_output_that_is_its_input(artifact, tmp_path, capsys, monkeypatch):
+    text = "Der hund spielt.\nDie frau sitzt.\n"
+    src = tmp_path / "f.txt"
+    src.write_text(text, encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(src)
+    os.link(src, tmp_path / "hard.txt")
+    for output in (src, tmp_path / "link.txt", tmp_path / "hard.txt"):
+        assert translate_here(artifact, "-i", src, "-o", output) == 2
+        assert f"--output {output}: is the input ({src})" in capsys.readouterr().err
+    with open(src, "rb") as stdin:  # seq2seq translate -o f.txt < f.txt
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(stdin))
+        assert translate_here(artifact, "-o", src) == 2
+    assert f"--output {src}: is the input (<stdin>)" in capsys.readouterr().err
+    assert src.read_text(encoding="utf-8") == text
+    assert sorted(os.listdir(tmp_path)) == ["f.txt", "hard.txt", "link.txt"]
+
+
+def test_a_failed_translation_keeps_the_old_output(artifact, tmp_path, capsys):
+    src, dst = tmp_path / "in.de", tmp_path / "out.en"
+    src.write_bytes(b"Der hund.\nDie frau.\nEin kind.\n\xff kaputt\n")
+    dst.write_text("the old translation\n", encoding="utf-8")
+    # one line a chunk: three lines are translated (and were written) before line 4 fails
+    assert translate_here(artifact, "-i", src, "-o", dst, "--chunk-lines", 1) == 2
+    assert f"{src}:4: not valid UTF-8" in capsys.readouterr().err
+    assert dst.read_text(encoding="utf-8") == "the old translation\n"
+    assert sorted(os.listdir(tmp_path)) == ["in.de", "out.en"]  # no temporary file left beside it
+    src.write_bytes(b"Der hund.\nDie frau.\n")
+    assert translate_here(artifact, "-i", src, "-o", dst, "--chunk-lines", 1) == 0
+    assert len(dst.read_text(encoding="utf-8").splitlines()) == 2
+    assert sorted(os.listdir(tmp_path)) == ["in.de", "out.en"]
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--beam", "0", "must be a positive integer, got '0'"),
+        ("--n-best", "0", "must be a positive integer, got '0'"),
+        ("--max-tokens", "-5", "must be a positive integer, got '-5'"),
+        ("--chunk-lines", "0", "must be a positive integer, got '0'"),
+        ("--length-penalty", "nan", "must be a finite number >= 0, got 'nan'"),
+    ],
+)
+def test_translate_refuses_out_of_range_numbers_naming_the_option(artifact, tmp_path, capsys, option, value, message):
+    dst = tmp_path / "out.en"
+    with pytest.raises(SystemExit) as exited:
+        translate_here(artifact, "-o", dst, option, value)
+    assert exited.value.code == 2
+    assert f"argument {option}: {message}" in capsys.readouterr().err
+    assert not dst.exists()
+
+
+def test_an_output_that_cannot_be_written_is_named_before_the_model_loads(tmp_path, capsys):
+    src = tmp_path / "in.de"
+    src.write_text("Der hund.\n", encoding="utf-8")
+    missing = tmp_path / "no such model.pt"  # never reached: the output is checked first
+    for output, message in ((tmp_path, "is a folder"), (tmp_path / "none" / "out.en", "no such folder")):
+        assert translate_here(missing, "-i", src, "-o", output) == 2
+        assert f"--output {output}: {message}" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["in.de"]

@@ -257,7 +257,7 @@ def test_client_that_left_is_not_decoded(patient: LiveServer) -> None:
             break
         time.sleep(0.05)
     assert sample_value(metrics, "seq2seq_dropped_sentences_total", reason="cancelled") == 1
-    assert sample_value(metrics, "seq2seq_rejected_requests_total", reason="client_gone") == 1
+    assert sample_value(metrics, "seq2seq_client_disconnects_total", stage="decode") == 1
     assert sample_value(metrics, "seq2seq_sentences_total") == decoded
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -111,3 +113,26 @@ def test_unexpected_failure_is_a_bare_500(server: LiveServer, client: httpx.Clie
     r = client.post("/translate", json={"q": LINE, **DE_EN}, headers={"X-Request-ID": "boom-1"})
     assert r.status_code == 500 and r.json() == {"error": "Internal server error"}
     assert r.headers["x-request-id"] == "boom-1"
+
+
+@pytest.mark.parametrize(("body", "where"), [
+    ({"q": "\ud800", **DE_EN}, "q is"),
+    ({"q": [LINE, "a\udfff"], **DE_EN}, "q[1] is"),
+    ({"q": LINE, "source": "\ud800", "target": "en"}, "source is"),
+    ({"q": LINE, "source": "de", "target": "e\ud800n"}, "target is"),
+    ({"q": LINE, "format": "\ud800", **DE_EN}, "format is"),
+    ({"q": LINE, "api_key": "\ud800", **DE_EN}, "api_key is"),
+    ({"q": LINE, "\ud800": 1, **DE_EN}, "a field name"),
+])
+def test_a_lone_surrogate_in_any_field_is_400(client: httpx.Client, body: dict, where: str) -> None:
+    """JSON can escape a lone surrogate (\\ud800), which UTF-8 cannot encode: quoted in an error, it was a 500."""
+    r = client.post("/translate", content=json.dumps(body).encode(), headers={"content-type": "application/json"})
+    assert_error(r, 400, where, "not valid Unicode")
+
+
+def test_errors_quote_client_values_shortened(client: httpx.Client) -> None:
+    r = client.post("/translate", json={"q": LINE, "source": "x" * 10_000, "target": "en"})
+    assert_error(r, 400, "x" * 40 + "… is not supported as a source language")
+    assert len(r.content) < 300  # not the 10 KB code echoed whole
+    r = client.post("/translate", json={"q": LINE, "format": "<" * 10_000, **DE_EN})
+    assert_error(r, 400, "format '" + "<" * 40 + "…' is not supported")

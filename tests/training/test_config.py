@@ -1,15 +1,17 @@
-"""Experiment configs (training/config.py): every key commented, overrides type-checked, errors name the file and
-line; the regularizer schedule's scale."""
+"""Experiment configs (training/config.py): every key commented, overrides type-checked, every number range-checked,
+errors name the file and line or the override; the regularizer schedule's scale."""
 
+import dataclasses
 import glob
 import os
+import re
 
 import pytest
 import yaml
 
 from seq2seq.config import Regularizers
 from tests.conftest import ROOT
-from training.config import ConfigError, OptimConfig, load_config, scaled_recurrent
+from training.config import ConfigError, ExperimentConfig, OptimConfig, load_config, scaled_recurrent
 
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
 
@@ -93,11 +95,8 @@ def test_every_search_limit_is_checked_at_load_naming_the_yaml_key(tmp_path):
 
 
 def test_model_and_search_sections_have_the_library_defaults():
-    import dataclasses
-
     from seq2seq.config import ModelConfig
     from seq2seq.translator import SearchOptions
-    from training.config import ExperimentConfig
 
     cfg = ExperimentConfig()
     library = ModelConfig(src_vocab=8, tgt_vocab=8).to_dict()
@@ -133,3 +132,71 @@ def test_a_regularizer_schedule_longer_than_the_run_is_refused_naming_the_key(tm
         load_config(str(path))
     with pytest.raises(ConfigError, match="train.reg_start_step"):
         load_config(None, ["train.reg_start_step=-1"])
+
+
+def test_an_error_names_the_override_that_gave_the_key_not_the_files_line(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("train:\n  lr: 0.001\nmodel:\n  enc_reg:\n    zoneout_c: 0.1\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(str(path), ["train.lr=abc"])
+    assert str(error.value) == "--set train.lr=abc: train.lr: expected a number, got 'abc'"
+    with pytest.raises(ConfigError, match=r"^--set model.enc_reg=\{zoneout_c: 1.5\}: model.enc_reg.zoneout_c"):
+        load_config(str(path), ["model.enc_reg={zoneout_c: 1.5}"])  # a key inside a mapping given whole
+    with pytest.raises(ConfigError, match=r"^--lr -1: train.lr: must be positive"):
+        load_config(str(path), ["train.lr=-1"], ["--lr -1"])  # a command's own option names itself
+    path.write_text("train:\n  lr: -1\n")
+    with pytest.raises(ConfigError, match=r"^\S*exp.yaml:2: train.lr: must be positive"):
+        load_config(str(path), ["train.max_steps=5"])  # the file's key keeps its line
+
+
+def test_an_override_that_is_not_yaml_or_has_no_key_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"^--set train.lr=\[1: invalid YAML value"):
+        load_config(None, ["train.lr=[1"])
+    for item in ("=5", "train..lr=1", "train.=1"):
+        with pytest.raises(ConfigError, match=rf"^--set {re.escape(item)}: expected key=value with a dotted key"):
+            load_config(None, [item])
+
+
+@pytest.mark.parametrize("override", ["train.lr=.inf", "train.lr=nan", "train.lr=1e999", "train.betas=[0.9, .inf]",
+                                      "search.max_len_a=.inf", "search.length_penalty=.nan", "train.max_minutes=inf"])
+def test_infinite_and_nan_numbers_are_refused(override):
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"^--set {re.escape(override)}: {re.escape(key)}: expected a finite number"):
+        load_config(None, [override])
+
+
+def numeric_keys() -> list[str]:
+    """Every integer and float key of the data, vocab, train and search sections (the model's are its library's,
+    tests/seq2seq/test_config.py)."""
+    cfg = ExperimentConfig()
+    keys = []
+    for section in ("data", "vocab", "train", "search"):
+        for f in dataclasses.fields(getattr(cfg, section)):
+            value = getattr(getattr(cfg, section), f.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                keys.append(f"{section}.{f.name}")
+    return keys
+
+
+@pytest.mark.parametrize("key", [key for key in numeric_keys() if key != "train.forget_bias"])  # a bias: any sign
+def test_every_numeric_key_has_its_range_checked_at_load(key):
+    with pytest.raises(ConfigError, match=rf"^--set {re.escape(key)}=-1: (\S+, )?{re.escape(key)}\b"):
+        load_config(None, [f"{key}=-1"])
+
+
+@pytest.mark.parametrize("override", ["train.log_every=0", "train.max_nonfinite=0", "train.betas=[1.0, 0.999]",
+                                      "train.plateau_factor=0", "train.device=gpu", "search.max_len_a=-1"])
+def test_values_that_would_fail_once_training_runs_are_refused_at_load(override):
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"^--set {re.escape(override)}: (\S+, )?{re.escape(key)}\b"):
+        load_config(None, [override])
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("train:\n  lr: 0.1\nsearch:\n  beam_size: 2\ntrain:\n  lr: 0.2\n")
+    with pytest.raises(ConfigError, match=r"exp.yaml:5: train: duplicate key \(first at line 1\)"):
+        load_config(str(path))
+    path.write_text("train:\n  lr: 0.1\n  max_steps: 5\n  lr: 0.2\n")
+    with pytest.raises(ConfigError, match=r"exp.yaml:4: train.lr: duplicate key \(first at line 2\)"):
+        load_config(str(path))

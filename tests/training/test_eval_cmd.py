@@ -1,5 +1,8 @@
 """`seq2seq evaluate` (training/eval_cmd.py) on the shared artifact: sacreBLEU signatures, length-penalty sweeps."""
 
+import pytest
+
+from seq2seq.cli import main
 from tests.conftest import TOY_SPLITS, cli
 
 
@@ -26,4 +29,15 @@ def test_evaluate_sweeps_length_penalties(artifact, toy_corpus, tmp_path):
     for penalty in ("0", "2"):
         assert len((tmp_path / f"val.hyp.lp{penalty}").read_text(encoding="utf-8").splitlines()) == TOY_SPLITS["val"]
     out = cli("evaluate", "-m", artifact, "--data", toy_corpus, "--split", "val", "--length-penalty", "1", "-1")
-    assert out.returncode == 2 and "length_penalty" in out.stderr and "BLEU|" not in out.stdout  # checked first
+    assert out.returncode == 2 and "argument --length-penalty" in out.stderr and "BLEU|" not in out.stdout
+
+
+@pytest.mark.parametrize("beam", ["0", "-2", "two"])
+def test_evaluate_refuses_a_beam_that_is_not_positive_naming_the_option(artifact, toy_corpus, tmp_path, capsys, beam):
+    """`--beam 0` was taken as "not given" and the model's beam silently used."""
+    hyp = tmp_path / "val.hyp"
+    with pytest.raises(SystemExit) as exited:
+        main(["evaluate", "-m", str(artifact), "--data", toy_corpus, "--split", "val", "-o", str(hyp), "--beam", beam])
+    assert exited.value.code == 2
+    assert f"argument --beam: must be a positive integer, got '{beam}'" in capsys.readouterr().err
+    assert not hyp.exists()

@@ -4,9 +4,11 @@ The shared `artifact` (tests/conftest.py) is `export_path` of the shared `traine
 once here, with the options a user tunes.
 """
 
+import pytest
 import torch
 
 from seq2seq import export
+from seq2seq.cli import main
 from seq2seq.translator import Translator
 from tests.conftest import TOY_SPLITS, cli
 from training import eval_cmd, run
@@ -24,8 +26,8 @@ def test_export_saves_the_scripted_module_it_checked(trained_run, tmp_path, monk
     scripted, saved = [], []
     script, save = export.script, torch.jit.save
 
-    def counting_script(model):
-        scripted.append(script(model))
+    def counting_script(model, **options):
+        scripted.append(script(model, **options))
         return scripted[-1]
 
     def recording_save(module, *args, **kwargs):
@@ -66,10 +68,27 @@ def test_export_stores_the_chosen_length_penalty(trained_run, tmp_path):
     assert evaluation["length_penalty"] == 2.0 and evaluation["beam_size"] == 3
 
     out = cli("export", trained_run, "-o", tmp_path / "bad.pt", "--length-penalty", "-1")
-    assert out.returncode == 2 and "length_penalty" in out.stderr
+    assert out.returncode == 2 and "argument --length-penalty" in out.stderr
     assert not (tmp_path / "bad.pt").exists()
 
 
 def test_export_refuses_a_broken_source(tmp_path):
     out = cli("export", tmp_path, "-o", tmp_path / "m.pt")
     assert out.returncode == 2 and "no checkpoints/final.pt" in out.stderr
+
+
+def test_export_refuses_a_checkpoint_of_another_model_configuration(trained_run_copy, tmp_path, capsys):
+    config = trained_run_copy / "config.yaml"
+    config.write_text(config.read_text().replace("attention: dot", "attention: general"))  # vocabularies unchanged
+    out = tmp_path / "m.pt"
+    assert main(["export", str(trained_run_copy), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "final.pt: not a checkpoint of this run's model: model.attention: 'dot' in the checkpoint" in err
+    assert f"'general' in {config}" in err
+    assert not out.exists()
+
+
+def test_export_refuses_out_of_range_options(trained_run, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["export", trained_run, "-o", str(tmp_path / "m.pt"), "--check-sentences", "-1"])
+    assert exited.value.code == 2 and "argument --check-sentences: must be an integer >= 0" in capsys.readouterr().err

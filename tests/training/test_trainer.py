@@ -1,7 +1,10 @@
-"""The trainer (training/trainer.py) end to end on the toy corpus: outputs, exact resume after SIGKILL,
-refusals, the learning-rate schedule, the regularizer schedule's checkpoints, and the loss."""
+"""The trainer (training/trainer.py) end to end on the toy corpus: outputs, exact resume after SIGKILL (weights and
+metrics), refusals before anything is written, `--fresh`, leftovers of killed writes, divergence, the learning-rate
+schedule, the regularizer schedule's checkpoints, and the loss."""
 
+import csv
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -9,7 +12,8 @@ import time
 import pytest
 import torch
 
-from tests.conftest import ROOT, SEQ2SEQ, TINY, TRAINED_STEPS, cli, cli_env, tiny_model, tiny_overrides
+from seq2seq.cli import main
+from tests.conftest import PYTHON, ROOT, SEQ2SEQ, TINY, TRAINED_STEPS, cli, cli_env, tiny_model, tiny_overrides
 from training.checkpoint import CheckpointError, load_checkpoint
 from training.config import ConfigError, load_config
 from training.trainer import Trainer, batch_loss, lr_at
@@ -57,6 +61,8 @@ def test_killed_run_resumes_to_the_same_weights(toy_corpus, tmp_path):
     assert a["step"] == b["step"] == 36
     for key, value in a["model_state"].items():
         assert torch.equal(value, b["model_state"][key]), key
+    # The steps redone after the resume are logged once: the rows logged after the checkpoint were dropped.
+    assert metrics_rows(tmp_path / "killed") == metrics_rows(tmp_path / "straight")
 
 
 def test_resume_with_another_model_is_refused(trained_run, toy_corpus):
@@ -160,3 +166,70 @@ def test_batch_loss_equals_cross_entropy_over_the_padded_batch():
     ce = torch.nn.functional.cross_entropy
     torch.testing.assert_close(loss, ce(logits, gold, ignore_index=0, label_smoothing=0.1, reduction="sum"))
     torch.testing.assert_close(nll, ce(logits, gold, ignore_index=0, reduction="sum"))
+
+
+def metrics_rows(run_dir) -> list[dict[str, str]]:
+    """metrics.csv less its one timing column (tokens/s), which no two runs share."""
+    with open(os.path.join(run_dir, "metrics.csv"), newline="", encoding="utf-8") as f:
+        return [{k: v for k, v in row.items() if k != "tok_s"} for row in csv.DictReader(f)]
+
+
+def test_fresh_with_a_broken_corpus_leaves_the_old_run_as_it_was(trained_run_copy, toy_corpus, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(toy_corpus, broken)
+    lines = (broken / "train.en").read_text(encoding="utf-8").splitlines(keepends=True)
+    (broken / "train.en").write_text("".join(lines[:-1]), encoding="utf-8")  # one target sentence short
+    before = {p: p.read_bytes() for p in trained_run_copy.rglob("*") if p.is_file()}
+    args = ["train", "--config", TINY, "--run-dir", str(trained_run_copy), "--fresh", "--no-progress"]
+    for item in tiny_overrides(str(broken), **{"train.max_steps": TRAINED_STEPS}):
+        args += ["--set", item]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"has {len(lines)} lines" in err and f"{broken / 'train.en'} has {len(lines) - 1}" in err
+    assert {p: p.read_bytes() for p in trained_run_copy.rglob("*") if p.is_file()} == before  # train.log too
+
+
+def test_fresh_sets_the_previous_run_aside_once_the_new_one_starts(trained_run_copy, toy_corpus):
+    run = trained_run_copy
+    old_last = (run / "checkpoints" / "last.pt").read_bytes()
+    cfg = load_config(TINY, tiny_overrides(toy_corpus, **{"train.max_steps": 4, "train.log_every": 2}))
+    Trainer(cfg, str(run), fresh=True, progress=False).run()
+    assert load_checkpoint(str(run / "checkpoints" / "last.pt"))["step"] == 4
+    assert not [name for name in os.listdir(run / "checkpoints") if name.startswith("best-")]  # the old run's
+    assert [row["step"] for row in metrics_rows(run)] == ["2", "4"]
+    previous = run / "previous"
+    assert (previous / "checkpoints" / "last.pt").read_bytes() == old_last
+    assert {"config.yaml", "checkpoints", "metrics.csv", "tb", "curves.png"} <= set(os.listdir(previous))
+    assert load_config(str(previous / "config.yaml")).train.max_steps == TRAINED_STEPS
+
+
+def test_a_run_removes_the_temporary_files_of_writes_that_were_killed(trained_run_copy, toy_corpus):
+    from seq2seq.atomic import PREFIX
+
+    dead = subprocess.run([PYTHON, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    stale = trained_run_copy / "checkpoints" / f"{PREFIX}{int(dead)}-last"  # what a SIGKILL during a save leaves
+    stale.write_bytes(b"half a checkpoint")
+    live = trained_run_copy / "checkpoints" / f"{PREFIX}{os.getppid()}-inflight"  # a live process's write
+    live.write_bytes(b"")
+    cfg = load_config(TINY, tiny_overrides(toy_corpus, **{"train.max_steps": TRAINED_STEPS}))
+    rows = metrics_rows(trained_run_copy)
+    Trainer(cfg, str(trained_run_copy), progress=False).run()  # resumes at its budget: nothing more to train
+    assert not stale.exists() and live.exists()
+    assert f"removed {stale}" in (trained_run_copy / "train.log").read_text(encoding="utf-8")
+    assert metrics_rows(trained_run_copy) == rows
+
+
+def test_weights_that_are_no_longer_finite_are_never_saved(toy_corpus, tmp_path, monkeypatch):
+    real_step = torch.optim.Adam.step
+
+    def diverging(self, *args, **kwargs):
+        out = real_step(self, *args, **kwargs)
+        with torch.no_grad():
+            self.param_groups[0]["params"][0].fill_(float("inf"))
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", diverging)
+    cfg = load_config(TINY, tiny_overrides(toy_corpus, **{"train.max_steps": 3, "train.save_every": 1}))
+    with pytest.raises(FloatingPointError, match=r"step 1: the weights are no longer finite .*last\.pt not written"):
+        Trainer(cfg, str(tmp_path / "run"), progress=False).run()
+    assert not os.listdir(tmp_path / "run" / "checkpoints")
