@@ -1,9 +1,10 @@
 # The translation service: CPU torch, the core and the [serve] extra, `seq2seq serve` on port 8000.
 # No training code: training/ is neither copied nor installed (`seq2seq train` in the image says what it needs).
 #   docker build -t seq2seq-translate .
-#   docker run -p 8000:8000 -v "$PWD/models:/models:ro" seq2seq-translate     # serves /models/model.pt
+#   docker run -p 8000:8000 -v "$PWD/models:/models:ro" seq2seq-translate     # serves every /models/*.pt
 # Settings come from SEQ2SEQ_* variables (service/settings.py), e.g. -e SEQ2SEQ_API_KEYS=key1,key2.
-# The server runs as an unprivileged user: the model file must be readable by others
+# One language pair per artifact (two for one pair stop the server, naming them); pairs without a model of
+# their own go through SEQ2SEQ_PIVOT (en). The server runs as an unprivileged user: model files must be readable by others
 # (`seq2seq export` writes it with mode 0600, so: chmod a+r models/model.pt).
 FROM python:3.11-slim
 
@@ -30,4 +31,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=4).status != 200)"]
 # uvicorn finishes in-flight requests on SIGTERM (SEQ2SEQ_TIMEOUT_GRACEFUL_SHUTDOWN_S, 30 s by default)
 STOPSIGNAL SIGTERM
-CMD ["seq2seq", "serve", "-m", "/models/model.pt", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["seq2seq", "serve", "-m", "/models", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # BLEU at equal minutes of training: ours against OpenNMT-py 3.5.1 (../shared/peers), one job at a time.
 #   bash benchmarks/quality_minutes.sh [MINUTES...]      default: 15 30
+#   RESUME=1 bash benchmarks/quality_minutes.sh 30       continue an earlier call's run to 30 minutes
 # Needs the peers' venvs (bash ../shared/peers/setup_envs.sh; prep_data.py) and nothing else running.
 # Ours counts from process start as the peer's budget does; the longer budgets resume the same run
 # folder (the elapsed time is kept in the checkpoint, so each resume also pays its own start-up).
@@ -15,6 +16,7 @@ MINUTES=("$@")
 mkdir -p "$(dirname "$OUT")" models
 echo "# $(date -u +%FT%TZ) $(lscpu | sed -n 's/^Model name: *//p')" | tee -a "$OUT"
 fresh=--fresh
+[ "${RESUME:-0}" = 1 ] && fresh=  # RESUME=1: continue the run folder of an earlier call (e.g. 15, then 30)
 for m in "${MINUTES[@]}"; do
   start=$(date +%s)
   .venv/bin/seq2seq train --config configs/multi30k.yaml --data data/multi30k --run-dir "$RUN" $fresh \

@@ -13,7 +13,8 @@ Options that make a search cheaper (docs/design.md §10), each off by default:
   pieces translate to in a lexical table (`lexicon`, learned from the training corpus at export) plus the most
   frequent pieces, as Marian does; the softmax is taken over that shortlist.
 - int8 weights (`Search(model, int8=True)`): every matrix product of a decoding step but attention runs on
-  dynamically quantized int8 weights (fbgemm), the encoder stays in float.
+  dynamically quantized int8 weights (fbgemm); the encoder stays in float, and so does the output layer when
+  a shortlist restricts it. The quantized copies are made here: build the Search after loading the weights.
 - `stop="beam"`: a sentence ends when beam_size hypotheses have ended (fairseq's rule), instead of when its
   best candidate ends (`stop="best"`, OpenNMT-py's rule).
 """
@@ -76,6 +77,15 @@ class Search(nn.Module):
         self.model = model
         self.has_shortlist = lexicon is not None
         table, frequent = lexicon if lexicon is not None else (torch.zeros(0, 0), torch.zeros(0))
+        if lexicon is not None:
+            if table.dim() != 2 or table.size(0) != model.src_vocab or table.size(1) < 1 or frequent.dim() != 1:
+                raise ValueError(f"lexicon: expected a ({model.src_vocab}, k) table and a 1-D list of frequent ids, "
+                                 f"got shapes {list(table.shape)} and {list(frequent.shape)}")
+            ids = torch.cat([table.flatten(), frequent.flatten()])
+            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= model.tgt_vocab):
+                raise ValueError(f"lexicon: target ids must be in [0, {model.tgt_vocab})")
+        if int8 and any(p.device.type != "cpu" for p in model.parameters()):
+            raise ValueError("int8: dynamically quantized weights run on the CPU only")
         self.register_buffer("lexicon", table.long())
         self.register_buffer("frequent", frequent.long())
         self.int8 = int8
@@ -313,8 +323,8 @@ class Search(nn.Module):
             if bool(fin.any()):
                 norm = float(t + 1) ** length_penalty
                 self._keep_finished(fin, src_beam, top_s, active, hist, hist_attn, att, norm, fin_tok, fin_attn,
-                                    fin_score, with_attention)
-                counts.index_add_(0, active, fin.long().sum(1))
+                                    fin_score, with_attention, K if stop == "beam" else 1 << 30)
+                counts = torch.tensor([len(f) for f in fin_score], dtype=torch.long, device=device)
             # A sentence is done at max length, or: "best", when its best candidate ends and it has n_best
             # hypotheses; "beam", when it has beam_size.
             enough = counts.index_select(0, active) >= need
@@ -357,15 +367,19 @@ class Search(nn.Module):
         fin_attn: List[List[Tensor]],
         fin_score: List[List[float]],
         with_attention: bool,
+        limit: int,
     ) -> None:
         """File the candidates that end in EOS among a step's top K (`fin`, (Bn, K)) under their sentence's
-        original index: tokens, attention (this step's row included) and score / norm."""
+        original index, best first, until the sentence has `limit`: tokens, attention (this step's row
+        included) and score / norm."""
         K = fin.size(1)
-        pairs: List[List[int]] = fin.nonzero().tolist()
+        pairs: List[List[int]] = fin.nonzero().tolist()  # row-major: each sentence's candidates in rank order
         for pair in pairs:
             b, j = pair[0], pair[1]
             row = b * K + int(src_beam[b, j])
             orig = int(active[b])
+            if len(fin_score[orig]) >= limit:
+                continue
             fin_tok[orig].append(hist[row])
             if with_attention:
                 fin_attn[orig].append(torch.cat([hist_attn[row], att[row].unsqueeze(0)], 0))

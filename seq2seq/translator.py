@@ -87,6 +87,7 @@ class Translator:
         try:
             self.defaults = SearchOptions(**search)
             self.defaults.validate()
+            self.check_options(self.defaults)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"meta.json: search: bad search defaults ({exc})") from None
 

@@ -67,8 +67,13 @@ class Batcher:
     """Collects sentences from concurrent requests and decodes them in batches off the event loop."""
 
     def __init__(self, decode: DecodeFn, metrics: Metrics, max_tokens: int = 4096, wait_s: float = 0.005,
-                 max_queue: int = 2048, linger_s: float = 0.1):
-        self.decode, self.metrics = decode, metrics
+                 max_queue: int = 2048, linger_s: float = 0.1, executor: ThreadPoolExecutor | None = None,
+                 pair: str = ""):
+        """:param executor: the decoding thread, shared with other models' batchers (their batches then take
+            turns); None: a thread of its own, shut down by `stop`
+        :param pair: the model's language pair, the `pair` label of its metrics
+        """
+        self.decode, self.metrics, self.pair = decode, metrics, pair
         self.max_tokens, self.wait_s, self.max_queue, self.linger_s = max_tokens, wait_s, max_queue, linger_s
         # after each batch: how many requests were in flight, when it ended, how long it took to decode
         self._in_flight, self._done_at, self._took = 0, 0.0, 0.0
@@ -77,7 +82,8 @@ class Batcher:
         self._pending_tokens = 0  # source tokens of the pending sentences
         self._pending_requests: Counter[int] = Counter()  # request -> its pending sentences
         self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
+        self._own_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._decode_rate = 50.0  # sentences/s, updated after every batch; for Retry-After
@@ -111,7 +117,7 @@ class Batcher:
         self._pending.extend(jobs)
         self._pending_tokens += sum(len(ids) for ids in sentences)
         self._pending_requests[self._requests] = len(jobs)
-        self.metrics.queue_depth.set(self.depth)
+        self.metrics.queue_depth.labels(self.pair).set(self.depth)
         self._wakeup.set()
         return [job.future for job in jobs]
 
@@ -123,8 +129,9 @@ class Batcher:
             await asyncio.gather(self._task, return_exceptions=True)
         while self._pending:
             self._fail(self._pop(), ShuttingDownError("server is shutting down"))
-        self.metrics.queue_depth.set(0)
-        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        self.metrics.queue_depth.labels(self.pair).set(0)
+        if self._own_executor:
+            await asyncio.to_thread(self._executor.shutdown, wait=True)
 
     async def _run(self) -> None:
         while True:
@@ -195,10 +202,10 @@ class Batcher:
                 break
             taken.append(self._pop())
             tokens += len(job.ids)
-        self.metrics.queue_depth.set(self.depth)
+        self.metrics.queue_depth.labels(self.pair).set(self.depth)
         now = time.monotonic()
         for job in taken:
-            self.metrics.queue_wait_seconds.observe(now - job.enqueued)
+            self.metrics.queue_wait_seconds.labels(self.pair).observe(now - job.enqueued)
         return taken
 
     def _pop(self) -> Job:
@@ -213,12 +220,12 @@ class Batcher:
     def _is_dead(self, job: Job) -> bool:
         """True (and the job settled) when nobody waits for the result: cancelled or past its deadline."""
         if job.future.cancelled():
-            self.metrics.dropped.labels("cancelled").inc()
+            self.metrics.dropped.labels("cancelled", self.pair).inc()
             return True
         if job.future.done():
             return True
         if time.monotonic() > job.deadline:
-            self.metrics.dropped.labels("deadline").inc()
+            self.metrics.dropped.labels("deadline", self.pair).inc()
             self._fail(job, DeadlineExceededError("request deadline passed while queued"))
             return True
         return False
@@ -227,7 +234,7 @@ class Batcher:
         batch = [job for job in batch if not self._is_dead(job)]  # clients may have left during earlier batches
         if not batch:
             return
-        self.metrics.batch_sentences.observe(len(batch))
+        self.metrics.batch_sentences.labels(self.pair).observe(len(batch))
         start = time.perf_counter()
         try:
             results = await self.run_in_thread(
@@ -243,8 +250,8 @@ class Batcher:
                 self._fail(job, exc)
             return
         elapsed = time.perf_counter() - start
-        self.metrics.decode_seconds.observe(elapsed)
-        self.metrics.sentences.inc(len(batch))
+        self.metrics.decode_seconds.labels(self.pair).observe(elapsed)
+        self.metrics.sentences.labels(self.pair).inc(len(batch))
         self._decode_rate = 0.8 * self._decode_rate + 0.2 * len(batch) / max(elapsed, 1e-6)
         for job, hyps in zip(batch, results, strict=True):
             if not job.future.done():

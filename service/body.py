@@ -20,7 +20,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from service.errors import ApiError, shown
 
-URLENCODED, MULTIPART = b"application/x-www-form-urlencoded", b"multipart/form-data"
+URLENCODED, MULTIPART, JSON = b"application/x-www-form-urlencoded", b"multipart/form-data", b"application/json"
 
 
 async def read_body(request: Request, max_bytes: int, timeout_s: float) -> dict[str, Any]:
@@ -32,11 +32,20 @@ async def read_body(request: Request, max_bytes: int, timeout_s: float) -> dict[
     """
     body = await read_capped(request, max_bytes, timeout_s)
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    query = request.scope.get("query_string", b"")
     if content_type == URLENCODED:
-        return _fields(_urlencoded(body))
+        return _with_query(_fields(_urlencoded(body)), query)
     if content_type == MULTIPART:
-        return _fields(_multipart(body, options.get(b"boundary", b"")))
+        return _with_query(_fields(_multipart(body, options.get(b"boundary", b""))), query)
+    if query and not body.strip() and content_type != JSON:  # every field in the query string of the POST
+        return _fields(_urlencoded(query))
     return _json(body)
+
+
+def _with_query(fields: dict[str, Any], query: bytes) -> dict[str, Any]:
+    """A form's fields with those of the query string, which win (LibreTranslate reads `request.values`: the
+    query string first); a JSON body ignores the query string, as there."""
+    return {**fields, **_fields(_urlencoded(query))} if query else fields
 
 
 async def read_capped(request: Request, max_bytes: int, timeout_s: float) -> bytes:

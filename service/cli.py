@@ -1,7 +1,8 @@
 """`python -m service` and `seq2seq serve`: run the translation service.
 
     python -m service -m model.pt --host 0.0.0.0 --port 8000
-    seq2seq serve -m model.pt --host 0.0.0.0 --port 8000
+    seq2seq serve -m de-en.pt -m en-fr.pt --host 0.0.0.0 --port 8000    # de→en, en→fr, and de→fr through en
+    seq2seq serve -m models/                                            # every *.pt in the folder
     SEQ2SEQ_MODEL=model.pt SEQ2SEQ_BATCH_WAIT_MS=10 python -m service
 
 Options given here win over `SEQ2SEQ_*` environment variables; every other setting comes from the
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 
-OPTIONS = ("model", "host", "port", "workers", "log_level")
+OPTIONS = ("host", "port", "workers", "log_level")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The service's options, shared by `python -m service` and `seq2seq serve`."""
-    parser.add_argument("-m", "--model", help="exported model (.pt); or SEQ2SEQ_MODEL")
+    parser.add_argument("-m", "--model", action="append", metavar="PATH",
+                        help="exported model (.pt), or a folder of them; repeat for more language pairs; or "
+                             "SEQ2SEQ_MODELS (comma-separated) or SEQ2SEQ_MODEL")
     parser.add_argument("--host", help="address to bind; or SEQ2SEQ_HOST")
     parser.add_argument("--port", type=int, help="port; or SEQ2SEQ_PORT")
     parser.add_argument("--workers", type=int, help="server processes; or SEQ2SEQ_WORKERS")
@@ -29,7 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from service.server import serve
     from service.settings import Settings
 
-    serve(Settings(**{key: getattr(args, key) for key in OPTIONS if getattr(args, key) is not None}))
+    given = {key: getattr(args, key) for key in OPTIONS if getattr(args, key) is not None}
+    if args.model:
+        given["models"] = args.model
+    serve(Settings(**given))
     return 0
 
 

@@ -1,8 +1,8 @@
-"""`GET /languages` in LibreTranslate's shape: the model's source language, with its one target."""
+"""`GET /languages` in LibreTranslate's shape: every language with the targets it reaches, directly or through the
+pivot language; a language no model translates from is listed with no targets."""
 
 from __future__ import annotations
 
-from seq2seq.translator import Translator
 from service.schemas import Language
 
 # English names of common ISO 639-1 codes; any other code is shown as itself
@@ -14,10 +14,7 @@ NAMES = {
 }
 
 
-def languages(translator: Translator) -> list[Language]:
-    """The source language lists the target it translates to; the target language is listed with none."""
-    src, tgt = translator.src_lang, translator.tgt_lang
-    out = [Language(code=src, name=NAMES.get(src, src), targets=[tgt])]
-    if tgt != src:
-        out.append(Language(code=tgt, name=NAMES.get(tgt, tgt), targets=[]))
-    return out
+def languages(reachable: dict[str, list[str]]) -> list[Language]:
+    """:param reachable: source language → the targets it reaches (`Runtime.reachable`)"""
+    codes = sorted(set(reachable) | {t for targets in reachable.values() for t in targets})
+    return [Language(code=code, name=NAMES.get(code, code), targets=reachable.get(code, [])) for code in codes]

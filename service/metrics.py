@@ -1,7 +1,8 @@
 """Prometheus metrics of one app, in a registry of its own so several apps can live in one process.
 
 Latency is measured per stage: `queue_wait` (sentence enqueued → taken into a batch), `decode` (one batched
-`translate_ids` call), and the whole request (`seq2seq_request_duration_seconds`, by route).
+`translate_ids` call), and the whole request (`seq2seq_request_duration_seconds`, by route). What a batcher
+measures is labelled with its model's language pair (`pair="de-en"`).
 """
 
 from __future__ import annotations
@@ -42,21 +43,23 @@ class Metrics:
             buckets=LATENCY_BUCKETS, registry=reg,
         )
         self.queue_wait_seconds = Histogram(
-            "seq2seq_queue_wait_seconds", "Time a sentence waits before its batch is formed",
-            buckets=LATENCY_BUCKETS, registry=reg,
+            "seq2seq_queue_wait_seconds", "Time a sentence waits before its batch is formed, by language pair",
+            ["pair"], buckets=LATENCY_BUCKETS, registry=reg,
         )
         self.decode_seconds = Histogram(
-            "seq2seq_decode_seconds", "Duration of one batched decode call", buckets=LATENCY_BUCKETS, registry=reg,
+            "seq2seq_decode_seconds", "Duration of one batched decode call, by language pair", ["pair"],
+            buckets=LATENCY_BUCKETS, registry=reg,
         )
         self.batch_sentences = Histogram(
-            "seq2seq_batch_size_sentences", "Sentences decoded together in one call", buckets=BATCH_BUCKETS,
-            registry=reg,
+            "seq2seq_batch_size_sentences", "Sentences decoded together in one call, by language pair", ["pair"],
+            buckets=BATCH_BUCKETS, registry=reg,
         )
-        self.queue_depth = Gauge("seq2seq_queue_depth_sentences", "Sentences waiting to be batched", registry=reg)
-        self.sentences = Counter("seq2seq_sentences", "Sentences decoded", registry=reg)
+        self.queue_depth = Gauge("seq2seq_queue_depth_sentences", "Sentences waiting to be batched, by language pair",
+                                 ["pair"], registry=reg)
+        self.sentences = Counter("seq2seq_sentences", "Sentences decoded, by language pair", ["pair"], registry=reg)
         self.dropped = Counter(
             "seq2seq_dropped_sentences", "Sentences dropped before decoding (client gone, deadline passed)",
-            ["reason"], registry=reg,
+            ["reason", "pair"], registry=reg,
         )
         self.rejected = Counter(
             "seq2seq_rejected_requests", "Requests refused before queuing", ["reason"], registry=reg,

@@ -7,8 +7,20 @@ import os
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from service.languages import languages
-from service.schemas import ErrorBody, HealthBody, Language, ReadyBody, TranslateRequest, TranslateResponse
+from service.errors import ApiError
+from service.languages import NAMES, languages
+from service.schemas import (
+    ErrorBody,
+    FrontendLanguages,
+    FrontendSettings,
+    HealthBody,
+    Language,
+    LanguageRef,
+    ModelPair,
+    ReadyBody,
+    TranslateRequest,
+    TranslateResponse,
+)
 
 router = APIRouter()
 
@@ -35,8 +47,7 @@ async def translate(request: Request) -> JSONResponse:
 @router.get("/languages", response_model=list[Language], responses={503: {"model": ErrorBody}},
             summary="Languages the model translates")
 async def get_languages(request: Request) -> list[Language]:
-    translator, _ = request.app.state.runtime.require()
-    return languages(translator)
+    return languages(request.app.state.runtime.reachable())
 
 
 @router.get("/health", response_model=HealthBody, summary="Liveness: the process answers")
@@ -45,14 +56,37 @@ async def health() -> HealthBody:
 
 
 @router.get("/ready", response_model=ReadyBody, responses={503: {"model": ErrorBody}},
-            summary="Readiness: the model is loaded and warmed up")
+            summary="Readiness: every model is loaded and warmed up")
 async def ready(request: Request) -> ReadyBody:
-    translator, _ = request.app.state.runtime.require(explain=True)
-    return ReadyBody(status="ready", source=translator.src_lang, target=translator.tgt_lang,
-                     model=os.path.basename(request.app.state.settings.model))
+    models = request.app.state.runtime.require(explain=True)
+    pairs = [ModelPair(source=m.translator.src_lang, target=m.translator.tgt_lang, model=os.path.basename(m.path))
+             for m in models.values()]
+    return ReadyBody(status="ready", source=pairs[0].source, target=pairs[0].target, model=pairs[0].model,
+                     models=pairs)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
     m = request.app.state.metrics
     return Response(m.render(), media_type=m.content_type)
+
+
+@router.get("/frontend/settings", response_model=FrontendSettings, responses={503: {"model": ErrorBody}},
+            summary="What a LibreTranslate client shows: limits, keys, files, default languages")
+async def frontend_settings(request: Request) -> FrontendSettings:
+    settings, runtime = request.app.state.settings, request.app.state.runtime
+    reachable = runtime.reachable()
+    targets = sorted({t for ts in reachable.values() for t in ts})
+    target = "en" if "en" in targets else targets[0]
+    return FrontendSettings(
+        charLimit=settings.max_chars_per_request, frontendTimeout=500, apiKeys=bool(settings.api_keys),
+        keyRequired=bool(settings.api_keys), suggestions=False, filesTranslation=False, supportedFilesFormat=[],
+        language=FrontendLanguages(source=LanguageRef(code="auto", name="Auto Detect"),
+                                   target=LanguageRef(code=target, name=NAMES.get(target, target))),
+    )
+
+
+@router.post("/suggest", responses={403: {"model": ErrorBody}}, summary="Suggest a better translation (disabled)")
+async def suggest() -> None:
+    raise ApiError(403, "Suggestions are disabled on this server.")
+

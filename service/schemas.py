@@ -19,7 +19,7 @@ class TranslateRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     q: str | list[str] = Field(description="text to translate, or a list of texts (answered as a list)")
-    source: str = Field(description="source language code, or 'auto' (the model has one source language)")
+    source: str = Field(description="source language code, or 'auto' (the one language that translates to target)")
     target: str = Field(description="target language code")
     format: str = Field("text", description="'text' (plain text); 'html' is not supported")
     alternatives: int = Field(0, ge=0, description="how many alternative translations to return besides the best")
@@ -83,8 +83,39 @@ class HealthBody(BaseModel):
     status: str
 
 
-class ReadyBody(BaseModel):
-    status: str
+class ModelPair(BaseModel):
     source: str
     target: str
-    model: str
+    model: str = Field(description="the artifact's file name")
+
+
+class ReadyBody(BaseModel):
+    status: str
+    source: str = Field(description="the first model's source language (of `models`)")
+    target: str = Field(description="the first model's target language")
+    model: str = Field(description="the first model's file name")
+    models: list[ModelPair] = Field(description="every model the server loaded, one language pair each")
+
+
+class LanguageRef(BaseModel):
+    code: str
+    name: str
+
+
+class FrontendLanguages(BaseModel):
+    source: LanguageRef
+    target: LanguageRef
+
+
+class FrontendSettings(BaseModel):
+    """`GET /frontend/settings` in LibreTranslate's shape."""
+
+    charLimit: int  # noqa: N815 (LibreTranslate's names)
+    frontendTimeout: int  # noqa: N815
+    apiKeys: bool  # noqa: N815
+    keyRequired: bool  # noqa: N815
+    suggestions: bool
+    filesTranslation: bool  # noqa: N815
+    supportedFilesFormat: list[str]  # noqa: N815
+    language: FrontendLanguages
+

@@ -20,6 +20,7 @@ import uvicorn
 from service.app import create_app
 from service.connection import GuardedHttpToolsProtocol
 from service.log import log_config
+from service.runtime import model_files
 from service.settings import Settings
 
 
@@ -42,9 +43,11 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def serve(settings: Settings) -> None:
-    """Serve until stopped. :raises SystemExit: when the model file is missing or fails to load."""
-    if not os.path.isfile(settings.model):
-        raise SystemExit(f"{settings.model}: no such model file (give -m/--model or set SEQ2SEQ_MODEL)")
+    """Serve until stopped. :raises SystemExit: when a model file is missing or fails to load."""
+    try:
+        model_files(settings.model_entries)
+    except ValueError as exc:
+        raise SystemExit(f"{exc} (give -m/--model or set SEQ2SEQ_MODELS)") from None
     options = uvicorn_options(settings)
     if settings.workers > 1:
         os.environ.update(settings.to_env())

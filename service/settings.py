@@ -27,7 +27,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_default=True)
 
     # --- model and server
-    model: str = Field("model.pt", description="path of the exported artifact (.pt)")
+    model: str = Field("model.pt", description="path of the exported artifact (.pt), or of a folder of them (every "
+                       "*.pt in it); `models` replaces it")
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="artifacts or folders of artifacts, comma-separated, one language pair "
+        "each; empty: `model` alone"
+    )
+    pivot: str = Field("en", min_length=1, description="where no model translates source → target but source → "
+                       "pivot and pivot → target exist, the text goes through the pivot language in two hops")
     device: str = Field("cpu", description="torch device the model runs on")
     host: str = Field("127.0.0.1", description="address to bind; 0.0.0.0 in a container")
     port: int = Field(8000, ge=0, le=65535)
@@ -90,7 +97,8 @@ class Settings(BaseSettings):
         default_factory=list, description="origins allowed by CORS ('*' for any); empty: CORS off"
     )
 
-    @field_validator("api_keys", "cors_origins", "forwarded_allow_ips", "key_routes", "disabled_routes", mode="before")
+    @field_validator("api_keys", "cors_origins", "forwarded_allow_ips", "key_routes", "disabled_routes", "models",
+                     mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         """Accept `a,b,c` or `["a", "b"]` from the environment, a list from code."""
@@ -134,6 +142,11 @@ class Settings(BaseSettings):
         if self.key_routes and not self.api_keys:
             raise ValueError("key_routes needs api_keys: without keys every route is open")
         return self
+
+    @property
+    def model_entries(self) -> list[str]:
+        """The artifacts and folders to serve: `models`, or else `model`."""
+        return self.models or [self.model]
 
     def to_env(self) -> dict[str, str]:
         """The environment that rebuilds these settings in another process (uvicorn's worker processes)."""

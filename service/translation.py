@@ -1,7 +1,8 @@
 """`POST /translate`: check the request, split it into sentences, decode them in shared batches, reassemble.
 
 Order of checks: body (413, 408, 400) → back-off after wrong keys, API key, rate limit (429, 403) → fields (400)
-→ model ready (503) → languages and format (400) → sizes (413) → search options (400) → queue (503). Everything
+→ models ready (503) → languages: the model of the pair, or two through the pivot (400) → format (400) → sizes
+(413) → search options (400) → queue (503). Everything
 before the queue is cheap, so a refused request costs the server almost nothing. A client that goes away
 before its answer (while sending its body, or waiting for the decoder) is answered 499, which nobody reads.
 """
@@ -49,32 +50,61 @@ class TranslateHandler:
         if not req.q:  # "" or []: LibreTranslate's answer for both
             raise ApiError(400, "Invalid request: missing q parameter")
         items = [req.q] if isinstance(req.q, str) else req.q
-        translator, batcher = self.runtime.require()
-        self._check_languages(req, translator)
+        self.runtime.require()  # 503 while the models load
+        source = self._source(req)
+        if source.lower() == req.target.lower():  # nothing to translate: the text comes back as it is
+            known = self.runtime.reachable()
+            if source.lower() not in set(known) | {t for targets in known.values() for t in targets}:
+                raise ApiError(400, f"{shown(source)} is not supported as a source language: this server "
+                                    f"translates {self.runtime.offer()}")
+            self._check_format(req)
+            self._check_sizes(items)
+            return _unchanged(req, source, items)
+        hops = self.runtime.route(source, req.target)  # one model, or two through the pivot language
+        first, last = hops[0], hops[-1]
+        self._check_format(req)
         self._check_sizes(items)
-        opts = self._search_options(req, translator)
+        if len(hops) > 1 and req.return_alignment:
+            raise ApiError(400, f"return_alignment: {source} to {req.target} goes through {self.settings.pivot}, "
+                                "so no attention links its source to its translation")
+        opts = self._search_options(req, last.translator)
 
         segmented = [segment(item) for item in items]
         sentences = [s for seg in segmented for s in seg.sentences]
         if len(sentences) > self.settings.queue_max_sentences:  # could never be queued: not a 503 to retry
             raise ApiError(413, f"Invalid request: {len(sentences)} sentences; the server queues at most "
                                 f"{self.settings.queue_max_sentences}")
-        ids = [self._encode(translator, s) for s in sentences]
-        hyps = await self._decode(batcher, request, ids, opts, req.return_alignment)
+        ids = [self._encode(first.translator, s) for s in sentences]
+        if len(hops) > 1:  # the first hop's best translation is the second hop's source
+            middle = await self._decode(first.batcher, request, ids, replace(first.translator.defaults, n_best=1),
+                                        False)
+            ids = [last.translator.encode(h[0].text if h else "") for h in middle]
+        hyps = await self._decode(last.batcher, request, ids, opts, req.return_alignment)
 
         responses, start = [], 0
         for seg in segmented:
             count = len(seg.sentences)
-            responses.append(self._item(req, translator, seg, ids[start : start + count], hyps[start : start + count]))
+            responses.append(self._item(req, last.translator, seg, ids[start : start + count],
+                                        hyps[start : start + count]))
             start += count
-        return _shape(req, translator, responses)
+        return _shape(req, source, responses)
 
-    def _check_languages(self, req: TranslateRequest, translator: Translator) -> None:
-        pair = f"this server translates {translator.src_lang} to {translator.tgt_lang}"
-        if req.source.lower() not in (translator.src_lang.lower(), "auto"):
-            raise ApiError(400, f"{shown(req.source)} is not supported as a source language: {pair}")
-        if req.target.lower() != translator.tgt_lang.lower():
-            raise ApiError(400, f"{shown(req.target)} is not supported as a target language: {pair}")
+    def _source(self, req: TranslateRequest) -> str:
+        """The request's source language; for `auto`, the one language that reaches the target (language
+        identification is not part of this server yet: with several candidates the client must say which)."""
+        if req.source.lower() != "auto":
+            return req.source
+        reachable = self.runtime.reachable()
+        candidates = [src for src, targets in reachable.items() if req.target.lower() in targets]
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            raise ApiError(400, f"{shown(req.target)} is not supported as a target language: this server "
+                                f"translates {self.runtime.offer()}")
+        raise ApiError(400, f"source 'auto': several languages translate to {shown(req.target)} "
+                            f"({', '.join(candidates)}); give the source language")
+
+    def _check_format(self, req: TranslateRequest) -> None:
         if req.format != "text":
             raise ApiError(400, f"format '{shown(req.format)}' is not supported: this server translates plain text; "
                                 "send format=text")
@@ -177,12 +207,18 @@ class TranslateHandler:
         return text, alternatives, details
 
 
-def _shape(req: TranslateRequest, translator: Translator,
+def _unchanged(req: TranslateRequest, source: str, items: list[str]) -> TranslateResponse:
+    """The answer to a request whose source is its target: every item as it came."""
+    details = [[SentenceDetail(source=s, translation=s) for s in segment(item).sentences] for item in items]
+    return _shape(req, source, [(item, [item] * req.alternatives, d) for item, d in zip(items, details, strict=True)])
+
+
+def _shape(req: TranslateRequest, source: str,
            items: list[tuple[str, list[str], list[SentenceDetail]]]) -> TranslateResponse:
     """LibreTranslate's response: one value for a string q, a list for a list q; optional fields as asked."""
     single = isinstance(req.q, str)
     texts, alternatives, details = (list(column) for column in zip(*items, strict=True))
-    detected = DetectedLanguage(language=translator.src_lang, confidence=100.0)
+    detected = DetectedLanguage(language=source, confidence=100.0)
     return TranslateResponse(
         translatedText=texts[0] if single else texts,
         alternatives=(alternatives[0] if single else alternatives) if req.alternatives else None,

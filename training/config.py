@@ -129,20 +129,23 @@ def scaled_recurrent(reg: Regularizers, scale: float) -> Regularizers:
     return dataclasses.replace(reg, **{name: getattr(reg, name) * scale for name in RECURRENT_RATES})
 
 
-_SearchFields = dataclasses.make_dataclass("_SearchFields", _fields_of(SearchOptions, leave_out=("n_best",)))
+# n_best: training and export keep one best; shortlist: an artifact has one only if exported with one
+# (`seq2seq export --shortlist`), which then turns it on.
+_SearchFields = dataclasses.make_dataclass("_SearchFields",
+                                           _fields_of(SearchOptions, leave_out=("n_best", "shortlist")))
 _SearchFields.__module__ = __name__
 
 
 @dataclass
 class SearchConfig(_SearchFields):
-    """SearchOptions' fields and defaults (seq2seq/translator.py) but n_best: training and export keep one best."""
+    """SearchOptions' fields and defaults (seq2seq/translator.py) but n_best and shortlist (see above)."""
 
     valid_beam_size: int = 1  # the beam of validation during training
 
     def options(self, beam_size: int | None = None) -> SearchOptions:
         """These settings as the translator takes them (one best), with `beam_size` if given."""
         beam = self.beam_size if beam_size is None else beam_size
-        return SearchOptions(beam, 1, self.max_len_a, self.max_len_b, self.length_penalty)
+        return SearchOptions(beam, 1, self.max_len_a, self.max_len_b, self.length_penalty, self.stop)
 
 
 @dataclass

@@ -69,22 +69,26 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 def evaluate_checkpoint(translator: Translator, run_dir: str, cfg: ExperimentConfig, split: str,
                         ckpt_path: str, step: int) -> dict[str, Any]:
-    """Score a run's checkpoint, loaded in `translator`, on a split with the run's search settings.
+    """Score a run's checkpoint, loaded in `translator`, on a split with the translator's search defaults (the
+    run's search settings, and the options of the artifact it is exported as: shortlist, int8).
 
     The results in RUN/eval/SPLIT.json are reused when they are of this checkpoint and these settings
     (a resumed run rewrites final.pt); otherwise the split is translated again, and .json and .hyp rewritten.
     """
-    s = cfg.search
+    opts = translator.defaults
     json_path, hyp_path = eval_paths(run_dir, split)
-    wanted = {"checkpoint": ckpt_path, "step": step, "beam_size": s.beam_size,
-              "length_penalty": s.length_penalty, "max_len_a": s.max_len_a, "max_len_b": s.max_len_b}
+    wanted = {"checkpoint": ckpt_path, "step": step, "beam_size": opts.beam_size,
+              "length_penalty": opts.length_penalty, "max_len_a": opts.max_len_a, "max_len_b": opts.max_len_b,
+              "stop": opts.stop, "shortlist": translator.meta.get("shortlist") if opts.shortlist else None,
+              "int8": bool(translator.meta.get("int8"))}
     if os.path.isfile(json_path):
         with open(json_path, encoding="utf-8") as f:
             result = json.load(f)
         if {k: result.get(k) for k in wanted} == wanted:
             return result
-    result = run_eval(translator, cfg.data.path, split, cfg.data.src, cfg.data.tgt, s.options(), hyp_path)
+    result = run_eval(translator, cfg.data.path, split, cfg.data.src, cfg.data.tgt, opts, hyp_path)
     result["checkpoint"], result["step"] = ckpt_path, step
+    result.update({k: wanted[k] for k in ("stop", "shortlist", "int8")})
     atomic_write_text(json_path, json.dumps(result, indent=2))
     print(result["bleu_signature"], file=sys.stderr)
     print(result["chrf_signature"], file=sys.stderr)

@@ -4,7 +4,10 @@ IBM Model 1 (Brown et al. 1993) learns t(f | e), the probability that source pie
 piece f, by expectation-maximization over the training corpus; a source piece's shortlist is its `k` most
 probable target pieces. The `frequent` most frequent target pieces are always in, as in Marian's shortlists
 (their t(f | e) is spread thin over every source piece). Every co-occurring pair of a sentence pair is one
-element of flat tensors, so one EM iteration is a few scatter-adds over the corpus.
+element of flat tensors, so one EM iteration is a few scatter-adds over the corpus: memory grows with
+Σ |src| · |tgt| over the corpus (about 10M pairs and a few hundred MB for Multi30k), so a corpus of millions of
+pairs would need a sample. There is no NULL word: a target piece that no source piece explains (an article, a
+full stop) is what the frequent pieces are for.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import torch
 
 
 def learn(src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]], src_vocab: int, tgt_vocab: int,
-          k: int = 20, frequent: int = 200, iterations: int = 5, fill: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+          k: int = 20, frequent: int = 300, iterations: int = 5, fill: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """:param src, tgt: the corpus as piece ids, sentence by sentence (no BOS/EOS)
     :param fill: the id that pads a row with fewer than k candidates (EOS: always in a shortlist)
     :return: table (src_vocab, k) of target ids, most probable first, and the `frequent` most frequent target ids
@@ -66,12 +69,11 @@ def coverage(table: torch.Tensor, top: torch.Tensor, src: Sequence[Sequence[int]
     """The share of target pieces of (src, tgt) that their sentence's shortlist holds: a quick check of k and
     `frequent` on held-out data."""
     held = total = 0
+    always = set(top.tolist())
     for s, t in zip(src, tgt):
         if not t:
             continue
-        allowed = set(top.tolist())
-        if s:
-            allowed |= set(table[torch.tensor(s, dtype=torch.long)].flatten().tolist())
+        allowed = always | set(table[torch.tensor(s, dtype=torch.long)].flatten().tolist()) if s else always
         held += sum(1 for i in t if i in allowed)
         total += len(t)
     return held / total if total else 1.0

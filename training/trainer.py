@@ -209,7 +209,7 @@ class Trainer:
         st: dict[str, Any] = {
             "step": 0, "epoch": 0, "batch_in_epoch": 0, "elapsed": 0.0, "plateau_scale": 1.0,
             "plateau_best": -1.0, "plateau_bad": 0, "best": [], "bad_valids": 0, "nonfinite": 0,
-            "tokens": 0, "stopped": "", "metrics_rows": 0,
+            "tokens": 0, "stopped": "", "metrics_rows": 0, "valid_step": 0,
         }
         metrics_rows: int | None = 0  # the rows of metrics.csv the run (re)starts after
         if resume is not None:
@@ -355,6 +355,10 @@ class Trainer:
         st["elapsed"] += time.time() - started
         bar.close()
         self.log(f"training stopped at step {st['step']}: {st['stopped']}")
+        if st["stopped"].startswith("reached") and st["step"] > st.get("valid_step", 0):  # .get: older checkpoints
+            # a budget ended between validations: the last updates become a candidate for the best checkpoints
+            # too (a signal stops at once instead: it resumes from last.pt)
+            self._validate(model, opt, data, st, device)
 
     def _progress(self, st: dict[str, Any], started: float, epoch_batches: int) -> float:
         """How much of the budget is spent, in [0, 1]: the largest fraction among max_steps, max_epochs and
@@ -404,6 +408,7 @@ class Trainer:
                   device: torch.device) -> None:
         t = self.cfg.train
         m = self.evaluate_valid(model, data, device, self.cfg.search.valid_beam_size)
+        st["valid_step"] = st["step"]
         self.metrics.add(st["step"], st["epoch"], "valid", loss=m["loss"], bleu=m["bleu"], chrf=m["chrf"],
                          lr=opt.param_groups[0]["lr"])
         self.metrics.plot()

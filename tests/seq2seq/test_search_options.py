@@ -2,12 +2,17 @@
 each keeps the search's invariants (beam 1 = greedy, a batch = its sentences one by one, scripted = eager), and
 each gives the plain search's result where it should."""
 
+import json
+
 import pytest
+import sentencepiece as spm
 import torch
 from torch import nn
 
 import seq2seq.search as search_module
+from seq2seq import export
 from seq2seq.search import Search
+from seq2seq.translator import SearchOptions, Translator
 from tests.conftest import random_batch, tiny_model
 
 
@@ -57,16 +62,20 @@ def test_the_shortlist_keeps_greedy_output_that_lies_inside_it():
     src, lens = random_batch(B=5, S=6, seed=3)
     with torch.no_grad():
         tokens, _, lengths, _ = Search(model).greedy(src, lens)
-        table = torch.full((model.src_vocab, 8), 3, dtype=torch.long)  # only EOS, unless a sentence's own
+        rows: dict[int, set[int]] = {}  # source id -> the target ids of every translation it occurs in
         for b in range(5):
-            out = trim(tokens[b, 0], lengths[b, 0])
             for i in src[b, : lens[b]].tolist():
-                table[i, : len(out)] = torch.tensor(out[:8], dtype=torch.long)
+                rows.setdefault(i, set()).update(trim(tokens[b, 0], lengths[b, 0]))
+        k = max(len(r) for r in rows.values())
+        table = torch.full((model.src_vocab, k), 3, dtype=torch.long)  # EOS only, but for the batch's ids
+        for i, row in rows.items():
+            table[i, : len(row)] = torch.tensor(sorted(row), dtype=torch.long)
         listed = Search(model, lexicon=(table, torch.zeros(0, dtype=torch.long)))
         t2, _, l2, _ = listed.greedy(src, lens, shortlist=True)
-        vocab, _, _, _ = listed._output(src, src > 0, True)  # pad is 0: src > 0 is the source mask
+    for b in range(5):  # the precondition: each sentence's shortlist holds its translation, and not everything
+        allowed = set(table[src[b, : lens[b]]].flatten().tolist())
+        assert set(trim(tokens[b, 0], lengths[b, 0])) <= allowed and len(allowed) < model.tgt_vocab - 3
     assert torch.equal(tokens, t2) and torch.equal(lengths, l2)
-    assert vocab.numel() < model.tgt_vocab  # the shortlist did remove pieces
 
 
 @pytest.mark.parametrize("beam", [1, 3])
@@ -103,19 +112,23 @@ def test_a_shortlist_asked_of_a_model_without_a_lexical_table_is_refused():
         Search(tiny_model())(src, lens, 2, 1, stop="first")
 
 
-def test_fairseqs_stopping_rule_finds_beam_size_hypotheses_and_never_a_worse_best():
-    """Waiting for beam_size finished hypotheses runs the same steps as stopping at the best one's end, then
-    more: it can only add finished hypotheses, so its best score is at least as good."""
-    search = Search(tiny_model(seed=7))
-    src, lens = random_batch(B=6, S=7, seed=7)
-    with torch.no_grad():
-        _, best, _, _ = search(src, lens, 4, 1)
-        _, waited, _, _ = search(src, lens, 4, 1, stop="beam")
-        _, all_four, _, _ = search(src, lens, 4, 4, stop="beam")
-        g, b1 = search.greedy(src, lens), search(src, lens, 1, 1, stop="beam")
-    assert torch.all(waited[:, 0] >= best[:, 0] - 1e-6)
-    assert torch.all(torch.isfinite(all_four))  # every sentence ended with four hypotheses
-    assert torch.equal(g[0], b1[0])  # beam 1 = greedy still
+def test_fairseqs_stopping_rule_waits_for_beam_size_hypotheses():
+    """stop="beam" ends a sentence once beam_size hypotheses have ended, not when its best candidate ends: it
+    files exactly beam_size (no n-best slot is empty), and on some sentences it finds another best than the
+    default rule (neither rule's finished set contains the other's). Beam 1 still equals greedy."""
+    differ = 0
+    for seed in range(6):
+        search = Search(tiny_model(seed=seed))
+        src, lens = random_batch(B=6, S=7, seed=seed)
+        with torch.no_grad():
+            best_rule = search(src, lens, 4, 1)
+            beam_rule = search(src, lens, 4, 1, stop="beam")
+            _, all_four, _, _ = search(src, lens, 4, 4, stop="beam")
+            g, b1 = search.greedy(src, lens), search(src, lens, 1, 1, stop="beam")
+        assert torch.all(torch.isfinite(all_four)) and torch.all(all_four[:, :-1] >= all_four[:, 1:])
+        assert torch.equal(g[0], b1[0])
+        differ += int((best_rule[1] != beam_rule[1]).any(1).sum())
+    assert differ > 0
 
 
 def dense(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
@@ -164,3 +177,37 @@ def test_scripted_equals_eager_with_every_option_on(beam):
     for x, y in zip(a, b):
         assert x.shape == y.shape
         torch.testing.assert_close(x, y)
+
+
+class Format1(nn.Module):
+    """An artifact of format 1: its search takes the first seven arguments only."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.search = Search(model)
+
+    def forward(self, src: torch.Tensor, src_lens: torch.Tensor, beam_size: int = 5, n_best: int = 1,
+                max_len_a: float = 1.5, max_len_b: int = 10, length_penalty: float = 1.0):
+        return self.search(src, src_lens, beam_size, n_best, max_len_a, max_len_b, length_penalty)
+
+
+def test_a_format_1_artifact_still_translates_and_refuses_the_newer_options(tmp_path, spm_bytes):
+    vocab = spm.SentencePieceProcessor(model_proto=spm_bytes).get_piece_size()
+    model = tiny_model(seed=11, src_vocab=vocab, tgt_vocab=vocab)
+    old, new = tmp_path / "old.pt", tmp_path / "new.pt"
+    meta = {"src_lang": "de", "tgt_lang": "en", "format_version": 1}
+    torch.jit.save(torch.jit.script(Format1(model).eval()), str(old),
+                   _extra_files={"meta.json": json.dumps(meta), "src.spm": spm_bytes, "tgt.spm": spm_bytes})
+    export.save(model, str(new), spm_bytes, spm_bytes, {"src_lang": "de", "tgt_lang": "en"})
+    before, after = Translator.load(str(old)), Translator.load(str(new))
+    assert before.format_version == 1 and after.format_version == 2
+    lines = ["der hund läuft", "die frau sieht den ball"]
+    for with_alignment in (False, True):
+        got = before.translate(lines, with_alignment=with_alignment)
+        want = after.translate(lines, with_alignment=with_alignment)
+        assert [t.text for t in got] == [t.text for t in want]
+        assert [t.hypotheses[0].alignment for t in got] == [t.hypotheses[0].alignment for t in want]
+    with pytest.raises(ValueError, match="stop: this model's artifact \\(format 1\\)"):
+        before.translate(lines, SearchOptions(stop="beam"))
+    with pytest.raises(ValueError, match="shortlist: this model has no lexical table"):
+        before.translate(lines, SearchOptions(shortlist=True))

@@ -92,8 +92,8 @@ def test_cancelled_and_expired_sentences_are_not_decoded() -> None:
         with pytest.raises(DeadlineExceededError):
             await expired[0]
         metrics = batcher.metrics.render().decode()
-        assert 'seq2seq_dropped_sentences_total{reason="cancelled"} 1.0' in metrics
-        assert 'seq2seq_dropped_sentences_total{reason="deadline"} 1.0' in metrics
+        assert 'seq2seq_dropped_sentences_total{pair="",reason="cancelled"} 1.0' in metrics
+        assert 'seq2seq_dropped_sentences_total{pair="",reason="deadline"} 1.0' in metrics
 
     decoder = run(test, wait_s=0.1)
     assert [batch for batch, _, _ in decoder.calls] == [[[13, 3]]]

@@ -27,6 +27,20 @@ def test_form_bodies(client: httpx.Client, translator: Translator, lines: list[s
     assert r.status_code == 200 and len(r.json()["alternatives"]) == 1  # multipart/form-data
 
 
+def test_fields_in_the_query_string_of_a_post(client: httpx.Client, translator: Translator, lines: list[str]) -> None:
+    """As LibreTranslate reads `request.values`: every field may come in the query string; it wins over a form's
+    field of the same name; a JSON body ignores the query string."""
+    expected = [h[0] for h in direct(translator, lines[:2])]
+    r = client.post("/translate", params={"q": lines[0], **DE_EN})  # no body at all
+    assert r.status_code == 200 and r.json() == {"translatedText": expected[0]}
+    r = client.post("/translate", params={"q": lines[1]}, data={"q": lines[0], **DE_EN})
+    assert r.json() == {"translatedText": expected[1]}
+    r = client.post("/translate", params={"q": lines[1], "source": "xx"}, json={"q": lines[0], **DE_EN})
+    assert r.json() == {"translatedText": expected[0]}
+    r = client.post("/translate?q=%FF&source=de&target=en")  # the query string is read as strict UTF-8 too
+    assert r.status_code == 400 and "error" in r.json()
+
+
 def multipart(fields: dict[str, bytes], boundary: str = "xyz") -> bytes:
     parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value + b"\r\n"
              for name, value in fields.items()]

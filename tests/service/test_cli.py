@@ -9,19 +9,22 @@ from service.cli import OPTIONS
 from service.settings import Settings
 from tests.conftest import PYTHON, ROOT, python_env
 
-ARGV = ["-m", "model.pt", "--host", "0.0.0.0", "--port", "9000", "--workers", "2", "--log-level", "debug"]
+ARGV = ["-m", "de-en.pt", "-m", "models/", "--host", "0.0.0.0", "--port", "9000", "--workers", "2",
+        "--log-level", "debug"]
 
 
 def test_seq2seq_serve_passes_every_option_to_the_settings() -> None:
     args = build_parser().parse_args(["serve", *ARGV])
     assert {key: getattr(args, key) for key in OPTIONS} == {
-        "model": "model.pt",
         "host": "0.0.0.0",
         "port": 9000,
         "workers": 2,
         "log_level": "debug",
     }
-    assert set(OPTIONS) <= set(Settings.model_fields)
+    assert args.model == ["de-en.pt", "models/"]  # every -m, as Settings.models
+    assert set(OPTIONS) <= set(Settings.model_fields) and "models" in Settings.model_fields
+    assert Settings(models=args.model).model_entries == ["de-en.pt", "models/"]
+    assert Settings(model="one.pt").model_entries == ["one.pt"]
 
 
 def test_python_m_service_takes_the_same_options() -> None:

@@ -100,9 +100,10 @@ def test_ports_agree(compose: dict, cmd: list[str]) -> None:
 
 
 def test_model_path_is_in_the_mounted_folder(compose: dict, cmd: list[str]) -> None:
-    model = option(cmd, "-m", "--model")
+    model = option(cmd, "-m", "--model")  # the mounted folder itself: every *.pt in it
     targets = [v["target"] for v in compose["volumes"]]
-    assert any(model.startswith(t.rstrip("/") + "/") for t in targets), (model, targets)
+    assert any(model.rstrip("/") == t.rstrip("/") or model.startswith(t.rstrip("/") + "/") for t in targets), (
+        model, targets)
 
 
 def test_healthchecks_probe_a_real_route(compose: dict, cmd: list[str]) -> None:
@@ -123,3 +124,35 @@ def test_compose_environment_names_settings(compose: dict) -> None:
         assert name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() in fields, name
     grace = int(str(compose["stop_grace_period"]).rstrip("s"))
     assert grace > Settings().timeout_graceful_shutdown_s
+
+
+@pytest.fixture(scope="module")
+def services() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+
+
+def test_replicas_profile_runs_the_service_behind_nginx(services: dict, cmd: list[str]) -> None:
+    replica, balancer, single = services["translate-replica"], services["balancer"], services["translate"]
+    assert replica["profiles"] == ["replicas"] and balancer["profiles"] == ["replicas"] and "profiles" not in single
+    # the same image, model volume (read-only) and /ready health check as the single service; no published port
+    assert replica["build"] == single["build"] and replica["image"] == single["image"]
+    assert replica["volumes"] == single["volumes"] and all(v["read_only"] for v in replica["volumes"])
+    assert replica["healthcheck"] == single["healthcheck"] and replica["ports"] == []
+    assert str(replica["deploy"]["replicas"]).startswith("${SEQ2SEQ_REPLICAS")
+    for name in replica["environment"]:
+        assert name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() in Settings.model_fields, name
+    # nginx from the official image, started once the replicas are healthy, with its config mounted read-only
+    assert balancer["image"].startswith("nginx:")
+    assert balancer["depends_on"] == {"translate-replica": {"condition": "service_healthy"}}
+    (conf,) = balancer["volumes"]
+    assert conf["read_only"] and conf["target"] == "/etc/nginx/nginx.conf"
+    nginx = (ROOT / conf["source"]).read_text()
+    (upstream,) = re.findall(r"server\s+([\w-]+):(\d+)\s", nginx)
+    assert upstream == ("translate-replica", option(cmd, "--port"))  # the replicas' service name and port
+    (listen,) = re.findall(r"listen\s+(\d+);", nginx)
+    assert [str(p).split(":")[-1] for p in balancer["ports"]] == [listen]
+    # the replicas believe X-Forwarded-For from the balancer's network only, which is theirs
+    subnet = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["networks"]["replicas"]["ipam"]["config"]
+    assert replica["environment"]["SEQ2SEQ_FORWARDED_ALLOW_IPS"] == subnet[0]["subnet"]
+    assert replica["networks"] == balancer["networks"] == ["replicas"]
+    assert "X-Forwarded-For" in nginx and "proxy_next_upstream" in nginx

@@ -109,7 +109,7 @@ def test_unexpected_failure_is_a_bare_500(server: LiveServer, client: httpx.Clie
     def broken_decoder(*args: object) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(server.app.state.runtime.batcher, "decode", broken_decoder)
+    monkeypatch.setattr(server.app.state.runtime.models[("de", "en")].batcher, "decode", broken_decoder)
     r = client.post("/translate", json={"q": LINE, **DE_EN}, headers={"X-Request-ID": "boom-1"})
     assert r.status_code == 500 and r.json() == {"error": "Internal server error"}
     assert r.headers["x-request-id"] == "boom-1"

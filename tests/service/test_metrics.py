@@ -22,5 +22,5 @@ def test_metrics(client: httpx.Client) -> None:
                   "seq2seq_batch_size_sentences_count", "seq2seq_sentences_total"):
         assert sample_value(text, stage) >= 1, stage
     assert sample_value(text, "seq2seq_sentences_total") >= 3
-    assert "seq2seq_queue_depth_sentences 0.0" in text
+    assert 'seq2seq_queue_depth_sentences{pair="de-en"} 0.0' in text
     assert sample_value(text, "seq2seq_model_ready") == 1.0

@@ -88,7 +88,8 @@ def test_every_search_limit_is_checked_at_load_naming_the_yaml_key(tmp_path):
     path = tmp_path / "exp.yaml"
     for line, key in [("beam_size: 0", "beam_size"), ("valid_beam_size: 0", "valid_beam_size"),
                       ("max_len_a: -1", "max_len_a"), ("max_len_b: 0", "max_len_b"),
-                      ("length_penalty: -0.5", "length_penalty"), ("length_penalty: .nan", "length_penalty")]:
+                      ("length_penalty: -0.5", "length_penalty"), ("length_penalty: .nan", "length_penalty"),
+                      ("stop: first", "stop")]:
         path.write_text(f"search:\n  {line}\n")
         with pytest.raises(ConfigError, match=rf"exp.yaml:2: (search\.\w+, )?search\.{key}\b"):
             load_config(str(path))
@@ -104,7 +105,7 @@ def test_model_and_search_sections_have_the_library_defaults():
         del library[key]
     assert dataclasses.asdict(cfg.model) == library
     options = dataclasses.asdict(SearchOptions())
-    del options["n_best"]  # training and export keep one best
+    del options["n_best"], options["shortlist"]  # training and export keep one best; export decides a shortlist
     assert {k: v for k, v in dataclasses.asdict(cfg.search).items() if k != "valid_beam_size"} == options
 
 

@@ -195,8 +195,10 @@ def test_fresh_sets_the_previous_run_aside_once_the_new_one_starts(trained_run_c
     cfg = load_config(TINY, tiny_overrides(toy_corpus, **{"train.max_steps": 4, "train.log_every": 2}))
     Trainer(cfg, str(run), fresh=True, progress=False).run()
     assert load_checkpoint(str(run / "checkpoints" / "last.pt"))["step"] == 4
-    assert not [name for name in os.listdir(run / "checkpoints") if name.startswith("best-")]  # the old run's
-    assert [row["step"] for row in metrics_rows(run)] == ["2", "4"]
+    # the old run's best checkpoints are gone; the new run's only is that of its end-of-budget validation
+    assert [name for name in os.listdir(run / "checkpoints") if name.startswith("best-")] == ["best-step4.pt"]
+    rows = [(row["step"], row["split"]) for row in metrics_rows(run)]
+    assert rows == [("2", "train"), ("4", "train"), ("4", "valid")]  # the budget's end is validated
     previous = run / "previous"
     assert (previous / "checkpoints" / "last.pt").read_bytes() == old_last
     assert {"config.yaml", "checkpoints", "metrics.csv", "tb", "curves.png"} <= set(os.listdir(previous))

@@ -1,0 +1,122 @@
+"""Several models in one server (service/runtime.py): one language pair each, routes through the pivot language,
+`/languages` and `/ready` listing them, two for one pair refused at start, metrics by pair."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from seq2seq.translator import Translator
+from service.metrics import Metrics
+from service.runtime import Runtime
+from service.settings import Settings
+from tests.conftest import TINY, TRAINED_STEPS, tiny_overrides
+from tests.service.live import live_server, sample_value
+
+LINES = ["Der hund läuft im park.", "Eine frau sieht den roten ball."]
+
+
+def reversed_words(line: str) -> str:
+    """The toy third language ("fr" here): every English word spelt backwards."""
+    return " ".join(word[::-1] for word in line.split())
+
+
+@pytest.fixture(scope="module")
+def en_fr(toy_corpus: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An en → fr artifact trained on the toy corpus's English side and its reversed words."""
+    from training.config import load_config
+    from training.export_cmd import export_path
+    from training.trainer import Trainer
+
+    corpus = tmp_path_factory.mktemp("en_fr_corpus")
+    for split in ("train", "val", "test"):
+        with open(os.path.join(toy_corpus, f"{split}.en"), encoding="utf-8") as f:
+            english = f.read().splitlines()
+        with gzip.open(corpus / f"{split}.en.gz", "wt", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in english))
+        (corpus / f"{split}.fr").write_text("".join(reversed_words(line) + "\n" for line in english), "utf-8")
+    run_dir = str(tmp_path_factory.mktemp("en_fr_run"))
+    cfg = load_config(TINY, tiny_overrides(str(corpus), **{"train.max_steps": TRAINED_STEPS, "data.src": "en",
+                                                            "data.tgt": "fr"}))
+    Trainer(cfg, run_dir, progress=False).run()
+    path = tmp_path_factory.mktemp("en_fr") / "en-fr.pt"
+    export_path(run_dir, str(path), check=10)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models_folder(artifact: Path, en_fr: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("models")
+    shutil.copy(artifact, folder / "de-en.pt")
+    shutil.copy(en_fr, folder / "en-fr.pt")
+    return folder
+
+
+def test_one_server_serves_every_pair_and_pivots_through_english(artifact: Path, en_fr: Path) -> None:
+    de_en, en_fr_model = Translator.load(str(artifact)), Translator.load(str(en_fr))
+    with live_server(artifact, models=[str(artifact), str(en_fr)]) as server, httpx.Client(base_url=server.url) as c:
+        ready = c.get("/ready").json()
+        assert {(m["source"], m["target"]) for m in ready["models"]} == {("de", "en"), ("en", "fr")}
+        languages = {lang["code"]: lang["targets"] for lang in c.get("/languages").json()}
+        assert languages == {"de": ["en", "fr"], "en": ["fr"], "fr": []}
+        # direct pairs: what each model gives alone
+        direct = c.post("/translate", json={"q": LINES, "source": "de", "target": "en"}).json()["translatedText"]
+        assert direct == [t.text for t in de_en.translate(LINES)]
+        # de → fr: two hops, the first hop's best translation is the second's source
+        pivoted = c.post("/translate", json={"q": LINES, "source": "de", "target": "fr"})
+        assert pivoted.status_code == 200, pivoted.text
+        assert pivoted.json()["translatedText"] == [t.text for t in en_fr_model.translate(direct)]
+        # no attention links a source to its translation through a pivot
+        r = c.post("/translate", json={"q": LINES[0], "source": "de", "target": "fr", "return_alignment": True})
+        assert r.status_code == 400 and "return_alignment" in r.json()["error"]
+        # a pair no path reaches: named, with what the server offers
+        r = c.post("/translate", json={"q": LINES[0], "source": "fr", "target": "de"})
+        error = r.json()["error"]
+        assert r.status_code == 400 and "fr is not supported as a source language" in error
+        assert "de to en" in error and "de to fr (through en)" in error and "en to fr" in error
+        r = c.post("/translate", json={"q": LINES[0], "source": "en", "target": "de"})
+        assert r.status_code == 400 and "de is not supported as a target language from en" in r.json()["error"]
+        # source == target: the text comes back as it is
+        same = c.post("/translate", json={"q": LINES, "source": "fr", "target": "fr", "alternatives": 1}).json()
+        assert same["translatedText"] == LINES and same["alternatives"] == [[LINES[0]], [LINES[1]]]
+        # auto: the one language that reaches the target
+        auto = c.post("/translate", json={"q": LINES[0], "source": "auto", "target": "en"}).json()
+        assert auto["detectedLanguage"]["language"] == "de" and auto["translatedText"] == direct[0]
+        metrics = c.get("/metrics").text
+        assert sample_value(metrics, "seq2seq_sentences_total", pair="de-en") >= 4  # direct and first hops
+        assert sample_value(metrics, "seq2seq_sentences_total", pair="en-fr") >= 2
+
+
+def test_a_folder_serves_every_model_in_it(models_folder: Path) -> None:
+    with live_server(models_folder, models=[str(models_folder)]) as server, httpx.Client(base_url=server.url) as c:
+        assert sorted(m["model"] for m in c.get("/ready").json()["models"]) == ["de-en.pt", "en-fr.pt"]
+
+
+def test_two_models_for_one_pair_or_an_unreadable_one_stop_the_start_naming_the_files(
+        artifact: Path, tmp_path: Path) -> None:
+    twin = tmp_path / "twin.pt"
+    shutil.copy(artifact, twin)
+
+    def start(*entries: object) -> str:
+        runtime = Runtime(Settings(models=[str(e) for e in entries]), Metrics())
+        with pytest.raises(Exception) as failure:
+            asyncio.run(runtime.start())
+        assert runtime.error and not runtime.ready
+        return str(failure.value)
+
+    message = start(artifact, twin)
+    assert "two models for one language pair" in message and str(artifact) in message and str(twin) in message
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a model")
+    message = start(artifact, broken)
+    assert f"model {broken} failed to load" in message
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert f"{empty}: a folder without any model" in start(empty)
+    assert "no such model file or folder" in start(tmp_path / "nowhere.pt")
