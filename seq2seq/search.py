@@ -133,9 +133,12 @@ class Search(nn.Module):
         output columns of pad, BOS and EOS (their ids, unless a shortlist renumbered the columns)."""
         logp[:, cols[0]] = float("-inf")
         logp[:, cols[1]] = float("-inf")
-        not_eos = torch.ones(logp.size(1), dtype=torch.bool, device=logp.device)
-        not_eos[cols[2]] = False
-        return logp.masked_fill(force_eos.unsqueeze(1) & not_eos.unsqueeze(0), float("-inf"))
+        if bool(force_eos.any()):  # in place, on the rows at their limit only: no (rows, V) mask or copy per step
+            rows = force_eos.nonzero().squeeze(1)
+            eos = logp[:, cols[2]].index_select(0, rows)
+            logp.index_fill_(0, rows, float("-inf"))
+            logp.index_put_((rows, torch.full_like(rows, cols[2])), eos)
+        return logp
 
     def _output(self, src: Tensor, src_mask: Tensor, shortlist: bool) -> Tuple[Tensor, Tensor, Tensor, List[int]]:
         """The output layer a search uses: vocab (Vs,) the target ids of its columns, W_y^T (H, Vs), its bias
@@ -311,7 +314,7 @@ class Search(nn.Module):
             logp, att, state = self._step(prev, state, keys, values, src_mask, step_w, masks, out_w, out_b)
             logp = self._mask_logp(logp, t + 1 >= beam_max, cols)
             V = logp.size(1)
-            cand = (scores.view(-1, 1) + logp).view(Bn, K * V)
+            cand = logp.add_(scores.view(-1, 1)).view(Bn, K * V)  # in place: logp is not used again
             top_s, top_i = cand.topk(min(2 * K, K * V), dim=1)
             src_beam = torch.div(top_i, V, rounding_mode="floor")
             tok = top_i - src_beam * V
