@@ -378,7 +378,7 @@ def schemathesis_run(srv: Server, cases: int, pair: dict[str, str]) -> None:
     bad: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     for operation in operations:
-        post = (operation.method.upper(), operation.path) == ("POST", "/translate")  # the route with a body
+        post = (operation.method.upper(), operation.path) in {("POST", "/translate"), ("POST", "/detect")}  # bodies
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if post else (GenerationMode.POSITIVE,):
             examples = (cases + 1) // 2 if post else 50  # a route without parameters yields one case
             strategy = operation.as_strategy(generation_mode=mode)

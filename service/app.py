@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   openapi_url="/openapi.json" if docs else None)
     app.state.settings, app.state.metrics, app.state.runtime = settings, metrics, runtime
     app.state.translate = TranslateHandler(settings, runtime, metrics, access)
+    app.state.detect = app.state.translate.detect
     app.state.on_fatal = None
     install_error_handlers(app)
     # the shared router stays whole (every app of a process includes it); this app includes what is enabled

@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from service.errors import ApiError
 from service.languages import NAMES, languages
 from service.schemas import (
+    DetectedLanguage,
+    DetectRequest,
     ErrorBody,
     FrontendLanguages,
     FrontendSettings,
@@ -31,6 +33,17 @@ _TRANSLATE_BODY = {
         "required": True,
         "content": {
             media: {"schema": TranslateRequest.model_json_schema()}
+            for media in ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+        },
+    }
+}
+
+
+_DETECT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media: {"schema": DetectRequest.model_json_schema()}
             for media in ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
         },
     }
@@ -89,4 +102,10 @@ async def frontend_settings(request: Request) -> FrontendSettings:
 @router.post("/suggest", responses={403: {"model": ErrorBody}}, summary="Suggest a better translation (disabled)")
 async def suggest() -> None:
     raise ApiError(403, "Suggestions are disabled on this server.")
+
+
+@router.post("/detect", response_model=list[DetectedLanguage], responses=_ERRORS, openapi_extra=_DETECT_BODY,
+             summary="Detect the language of a text (LibreTranslate-compatible)")
+async def detect(request: Request) -> list[DetectedLanguage]:
+    return await request.app.state.detect(request)
 

@@ -20,6 +20,7 @@ import torch
 
 from seq2seq.translator import Translator
 from service.batcher import Batcher
+from service.detect import Detector
 from service.errors import ApiError, shown
 from service.metrics import Metrics
 from service.settings import Settings
@@ -76,6 +77,7 @@ class Runtime:
         self.ready = False
         self.error: str | None = None  # why loading failed, shown by /ready and /translate
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")  # every model's
+        self.detector: Detector | None = None  # language identification over the models' languages, once ready
 
     async def start(self) -> None:
         """Load every artifact (off the event loop), refuse two for one pair, warm each up, start batching.
@@ -110,6 +112,8 @@ class Runtime:
                     translator.translate_ids, [translator.encode(line) for line in WARM_UP_LINES], translator.defaults
                 )
                 models[pair] = Model(path, translator, batcher)
+            codes = sorted({code for pair in models for code in pair})
+            self.detector = await asyncio.to_thread(Detector, codes)
         except Exception as exc:
             self.error = str(exc) if "failed to load" in str(exc) else f"models failed to load: {exc}"
             log.error("%s", self.error)

@@ -53,7 +53,16 @@ class SentenceDetail(BaseModel):
 
 class DetectedLanguage(BaseModel):
     language: str
-    confidence: float
+    confidence: float = Field(description="0 to 100")
+
+
+class DetectRequest(BaseModel):
+    """Body of `POST /detect`, as JSON, a form or the query string."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    q: str = Field(description="text whose language to detect")
+    api_key: str | None = Field(None, description="API key, when the server requires one")
 
 
 class TranslateResponse(BaseModel):

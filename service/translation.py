@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from typing import Any
 
 from fastapi import Request
 from starlette.requests import ClientDisconnect
@@ -22,8 +23,15 @@ from service.batcher import Batcher, DeadlineExceededError, QueueFullError, Shut
 from service.body import read_body
 from service.errors import ApiError, shown
 from service.metrics import Metrics
-from service.runtime import Runtime
-from service.schemas import DetectedLanguage, ScoredText, SentenceDetail, TranslateRequest, TranslateResponse
+from service.runtime import Model, Runtime
+from service.schemas import (
+    DetectedLanguage,
+    DetectRequest,
+    ScoredText,
+    SentenceDetail,
+    TranslateRequest,
+    TranslateResponse,
+)
 from service.segment import Segmented, segment
 from service.settings import Settings
 
@@ -38,7 +46,8 @@ class TranslateHandler:
         # a JSON body may escape every character as \uXXXX; leave room for the other fields too
         self.max_body_bytes = settings.max_chars_per_request * 6 + 65536
 
-    async def __call__(self, request: Request) -> TranslateResponse:
+    async def read(self, request: Request) -> dict[str, Any]:
+        """The request's fields, once its client is admitted (key, rate limit)."""
         try:
             data = await read_body(request, self.max_body_bytes, self.settings.body_timeout_s)
         except ClientDisconnect:
@@ -46,54 +55,105 @@ class TranslateHandler:
             raise ApiError(CLIENT_CLOSED, "client closed the request while sending it") from None
         key = data.get("api_key") or request.headers.get("x-api-key")
         self.access.admit(key if isinstance(key, str) else None, client_address(request.scope))
-        req = TranslateRequest.model_validate(data)
+        return data
+
+    async def detect(self, request: Request) -> list[DetectedLanguage]:
+        """`POST /detect`: the languages of the server that `q` may be in, best first (at most 3, as
+        LibreTranslate answers), confidence 0–100."""
+        req = DetectRequest.model_validate(await self.read(request))
+        if not req.q:
+            raise ApiError(400, "Invalid request: missing q parameter")
+        self._check_sizes([req.q])
+        self.runtime.require()
+        detector = self.runtime.detector
+        if detector is None or not detector.codes:
+            raise ApiError(400, "language identification knows none of this server's languages: "
+                                f"{', '.join(self.runtime.sources())}")
+        return [DetectedLanguage(language=code, confidence=conf) for code, conf in detector.detect(req.q)[:3]]
+
+    async def __call__(self, request: Request) -> TranslateResponse:
+        req = TranslateRequest.model_validate(await self.read(request))
         if not req.q:  # "" or []: LibreTranslate's answer for both
             raise ApiError(400, "Invalid request: missing q parameter")
         items = [req.q] if isinstance(req.q, str) else req.q
         self.runtime.require()  # 503 while the models load
-        source = self._source(req)
-        if source.lower() == req.target.lower():  # nothing to translate: the text comes back as it is
+        detected = self._detect(req, items) if req.source.lower() == "auto" else None
+        sources = [d.language for d in detected] if detected is not None else [req.source] * len(items)
+        plans: dict[str, list[Model] | None] = {}  # source → its models, or None: the text stays as it is
+        for source in dict.fromkeys(sources):
+            plans[source] = self._plan(source, req.target)
+        self._check_format(req)
+        self._check_sizes(items)
+        pivoted = [src for src, hops in plans.items() if hops is not None and len(hops) > 1]
+        if pivoted and req.return_alignment:
+            raise ApiError(400, f"return_alignment: {pivoted[0]} to {req.target} goes through {self.settings.pivot}, "
+                                "so no attention links its source to its translation")
+        segmented = [segment(item) for item in items]
+        count = sum(len(seg.sentences) for seg in segmented)
+        if count > self.settings.queue_max_sentences:  # could never be queued: not a 503 to retry
+            raise ApiError(413, f"Invalid request: {count} sentences; the server queues at most "
+                                f"{self.settings.queue_max_sentences}")
+        responses: list[tuple[str, list[str], list[SentenceDetail]] | None] = [None] * len(items)
+
+        async def group(source: str, hops: list[Model] | None) -> None:
+            which = [i for i, s in enumerate(sources) if s == source]
+            if hops is None:
+                done = [_unchanged_item(req, items[i]) for i in which]
+            else:
+                done = await self._translate(request, req, hops, [segmented[i] for i in which])
+            for i, response in zip(which, done, strict=True):
+                responses[i] = response
+
+        await asyncio.gather(*(group(source, hops) for source, hops in plans.items()))  # the pairs batch apart
+        return _shape(req, detected, [r for r in responses if r is not None])
+
+    def _detect(self, req: TranslateRequest, items: list[str]) -> list[DetectedLanguage]:
+        """Each item's language (`source: auto`), among those the server translates from."""
+        detector = self.runtime.detector
+        if detector is None or not detector.codes:  # nothing to tell apart: the one source that reaches target
+            return [DetectedLanguage(language=self._only_source(req), confidence=100.0)] * len(items)
+        out = []
+        for item in items:
+            language, confidence = detector.detect(item)[0]
+            if language not in self.runtime.reachable() and language != req.target.lower():  # target: kept as is
+                raise ApiError(400, f"source 'auto': the text was detected as {language} ({confidence:.0f} %), "
+                                    f"which no model translates from: this server translates {self.runtime.offer()}")
+            out.append(DetectedLanguage(language=language, confidence=confidence))
+        return out
+
+    def _plan(self, source: str, target: str) -> list[Model] | None:
+        """The models from source to target (`Runtime.route`), or None when source is target and a language
+        the server knows: the text comes back as it is."""
+        if source.lower() == target.lower():
             known = self.runtime.reachable()
             if source.lower() not in set(known) | {t for targets in known.values() for t in targets}:
                 raise ApiError(400, f"{shown(source)} is not supported as a source language: this server "
                                     f"translates {self.runtime.offer()}")
-            self._check_format(req)
-            self._check_sizes(items)
-            return _unchanged(req, source, items)
-        hops = self.runtime.route(source, req.target)  # one model, or two through the pivot language
-        first, last = hops[0], hops[-1]
-        self._check_format(req)
-        self._check_sizes(items)
-        if len(hops) > 1 and req.return_alignment:
-            raise ApiError(400, f"return_alignment: {source} to {req.target} goes through {self.settings.pivot}, "
-                                "so no attention links its source to its translation")
-        opts = self._search_options(req, last.translator)
+            return None
+        return self.runtime.route(source, target)
 
-        segmented = [segment(item) for item in items]
+    async def _translate(self, request: Request, req: TranslateRequest, hops: list[Model],
+                         segmented: list[Segmented]) -> list[tuple[str, list[str], list[SentenceDetail]]]:
+        """Decode the sentences of some items of q through `hops` (one model, or two through the pivot)."""
+        first, last = hops[0], hops[-1]
+        opts = self._search_options(req, last.translator)
         sentences = [s for seg in segmented for s in seg.sentences]
-        if len(sentences) > self.settings.queue_max_sentences:  # could never be queued: not a 503 to retry
-            raise ApiError(413, f"Invalid request: {len(sentences)} sentences; the server queues at most "
-                                f"{self.settings.queue_max_sentences}")
         ids = [self._encode(first.translator, s) for s in sentences]
         if len(hops) > 1:  # the first hop's best translation is the second hop's source
             middle = await self._decode(first.batcher, request, ids, replace(first.translator.defaults, n_best=1),
                                         False)
             ids = [last.translator.encode(h[0].text if h else "") for h in middle]
         hyps = await self._decode(last.batcher, request, ids, opts, req.return_alignment)
-
         responses, start = [], 0
         for seg in segmented:
             count = len(seg.sentences)
             responses.append(self._item(req, last.translator, seg, ids[start : start + count],
                                         hyps[start : start + count]))
             start += count
-        return _shape(req, source, responses)
+        return responses
 
-    def _source(self, req: TranslateRequest) -> str:
-        """The request's source language; for `auto`, the one language that reaches the target (language
-        identification is not part of this server yet: with several candidates the client must say which)."""
-        if req.source.lower() != "auto":
-            return req.source
+    def _only_source(self, req: TranslateRequest) -> str:
+        """For `auto` without language identification: the one language that reaches the target."""
         reachable = self.runtime.reachable()
         candidates = [src for src, targets in reachable.items() if req.target.lower() in targets]
         if len(candidates) == 1:
@@ -207,22 +267,21 @@ class TranslateHandler:
         return text, alternatives, details
 
 
-def _unchanged(req: TranslateRequest, source: str, items: list[str]) -> TranslateResponse:
-    """The answer to a request whose source is its target: every item as it came."""
-    details = [[SentenceDetail(source=s, translation=s) for s in segment(item).sentences] for item in items]
-    return _shape(req, source, [(item, [item] * req.alternatives, d) for item, d in zip(items, details, strict=True)])
+def _unchanged_item(req: TranslateRequest, item: str) -> tuple[str, list[str], list[SentenceDetail]]:
+    """An item whose source is its target, as it came."""
+    details = [SentenceDetail(source=s, translation=s) for s in segment(item).sentences]
+    return item, [item] * req.alternatives, details
 
 
-def _shape(req: TranslateRequest, source: str,
+def _shape(req: TranslateRequest, detected: list[DetectedLanguage] | None,
            items: list[tuple[str, list[str], list[SentenceDetail]]]) -> TranslateResponse:
     """LibreTranslate's response: one value for a string q, a list for a list q; optional fields as asked."""
     single = isinstance(req.q, str)
     texts, alternatives, details = (list(column) for column in zip(*items, strict=True))
-    detected = DetectedLanguage(language=source, confidence=100.0)
     return TranslateResponse(
         translatedText=texts[0] if single else texts,
         alternatives=(alternatives[0] if single else alternatives) if req.alternatives else None,
-        detectedLanguage=(detected if single else [detected] * len(texts)) if req.source.lower() == "auto" else None,
+        detectedLanguage=(detected[0] if single else detected) if detected is not None else None,
         sentences=(details[0] if single else details) if req.return_scores or req.return_alignment else None,
     )
 

@@ -85,9 +85,26 @@ def test_one_server_serves_every_pair_and_pivots_through_english(artifact: Path,
         # source == target: the text comes back as it is
         same = c.post("/translate", json={"q": LINES, "source": "fr", "target": "fr", "alternatives": 1}).json()
         assert same["translatedText"] == LINES and same["alternatives"] == [[LINES[0]], [LINES[1]]]
-        # auto: the one language that reaches the target
+        # auto: each item's language, among the server's (de, en, fr), routed by it
         auto = c.post("/translate", json={"q": LINES[0], "source": "auto", "target": "en"}).json()
         assert auto["detectedLanguage"]["language"] == "de" and auto["translatedText"] == direct[0]
+        english = "The man sees the red ball."
+        mixed = c.post("/translate", json={"q": [LINES[0], english], "source": "auto", "target": "fr"}).json()
+        assert [d["language"] for d in mixed["detectedLanguage"]] == ["de", "en"]
+        assert mixed["translatedText"] == [pivoted.json()["translatedText"][0],
+                                           en_fr_model.translate([english])[0].text]
+        r = c.post("/translate", json={"q": "Le chien court dans le parc.", "source": "auto", "target": "en"})
+        assert r.status_code == 400 and "detected as fr" in r.json()["error"]
+        assert "no model translates from" in r.json()["error"]
+        # /detect: LibreTranslate's list, best first, confidence 0–100, from JSON, a form or the query string
+        for sentence, language in (("Der Hund läuft über die Wiese.", "de"),
+                                   ("The dog runs across the meadow.", "en"), ("Le chien court dans le pré.", "fr")):
+            for kwargs in ({"json": {"q": sentence}}, {"data": {"q": sentence}}, {"params": {"q": sentence}}):
+                ranked = c.post("/detect", **kwargs).json()
+                assert ranked[0]["language"] == language, (sentence, ranked)
+                assert 1 <= len(ranked) <= 3 and all(0 <= d["confidence"] <= 100 for d in ranked)
+                assert [d["confidence"] for d in ranked] == sorted((d["confidence"] for d in ranked), reverse=True)
+        assert c.post("/detect", json={"q": ""}).status_code == 400
         metrics = c.get("/metrics").text
         assert sample_value(metrics, "seq2seq_sentences_total", pair="de-en") >= 4  # direct and first hops
         assert sample_value(metrics, "seq2seq_sentences_total", pair="en-fr") >= 2

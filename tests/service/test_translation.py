@@ -58,11 +58,16 @@ def test_whitespace_and_newlines_are_kept(client: httpx.Client, translator: Tran
     assert r.json()["translatedText"] == [f"  {t1} {t2}\n\n\r\n{t3}  \n   \n\t{t4}", "", "\n\n", "   "]
 
 
-def test_source_auto_reports_detected_language(client: httpx.Client) -> None:
-    r = client.post("/translate", json={"q": "Ein hund läuft.", "source": "auto", "target": "en"})
-    assert r.json()["detectedLanguage"] == {"language": "de", "confidence": 100.0}
-    r = client.post("/translate", json={"q": ["Ein hund läuft.", "Ein kind."], "source": "auto", "target": "en"})
-    assert r.json()["detectedLanguage"] == [{"language": "de", "confidence": 100.0}] * 2
+def test_source_auto_detects_each_item(client: httpx.Client, translator: Translator) -> None:
+    """Language identification among the server's languages (de, en here), item by item: German is translated,
+    English is already the target and comes back as it is."""
+    r = client.post("/translate", json={"q": "Ein hund läuft über die Wiese.", "source": "auto", "target": "en"})
+    detected = r.json()["detectedLanguage"]
+    assert detected["language"] == "de" and 90 < detected["confidence"] <= 100
+    items = ["Der Mann sieht den roten Ball.", "The man sees the red ball and runs."]
+    r = client.post("/translate", json={"q": items, "source": "auto", "target": "en"}).json()
+    assert [d["language"] for d in r["detectedLanguage"]] == ["de", "en"]
+    assert r["translatedText"] == [direct(translator, items[:1])[0][0], items[1]]
 
 
 def test_scores_and_alignment_extensions(client: httpx.Client, translator: Translator) -> None:
