@@ -289,6 +289,7 @@ class Search(nn.Module):
         step_w, masks = model.decoder.search_weights()  # once per search, not once per step
         vocab, out_w, out_b, cols = self._output(src, src_mask, shortlist)
         need = beam_size if stop == "beam" else n_best  # finished hypotheses a sentence waits for
+        limit = beam_size if stop == "beam" else 2147483647  # finished hypotheses a sentence files (2^31 - 1)
         B, K, S = src.size(0), beam_size, src.size(1)
         device = src.device
         expand = torch.arange(B, device=device).repeat_interleave(K)
@@ -326,8 +327,7 @@ class Search(nn.Module):
             if bool(fin.any()):
                 norm = float(t + 1) ** length_penalty
                 self._keep_finished(fin, src_beam, top_s, active, hist, hist_attn, att, norm, fin_tok, fin_attn,
-                                    fin_score, with_attention, K if stop == "beam" else 1 << 30)
-                counts = torch.tensor([len(f) for f in fin_score], dtype=torch.long, device=device)
+                                    fin_score, with_attention, limit, counts)
             # A sentence is done at max length, or: "best", when its best candidate ends and it has n_best
             # hypotheses; "beam", when it has beam_size.
             enough = counts.index_select(0, active) >= need
@@ -371,10 +371,11 @@ class Search(nn.Module):
         fin_score: List[List[float]],
         with_attention: bool,
         limit: int,
+        counts: Tensor,
     ) -> None:
         """File the candidates that end in EOS among a step's top K (`fin`, (Bn, K)) under their sentence's
         original index, best first, until the sentence has `limit`: tokens, attention (this step's row
-        included) and score / norm."""
+        included) and score / norm; `counts` (B,) counts what each sentence filed."""
         K = fin.size(1)
         pairs: List[List[int]] = fin.nonzero().tolist()  # row-major: each sentence's candidates in rank order
         for pair in pairs:
@@ -387,6 +388,7 @@ class Search(nn.Module):
             if with_attention:
                 fin_attn[orig].append(torch.cat([hist_attn[row], att[row].unsqueeze(0)], 0))
             fin_score[orig].append(float(top_s[b, j]) / norm)
+            counts[orig] += 1
 
     def _pack(
         self,

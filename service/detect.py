@@ -43,7 +43,7 @@ class Detector:
         a text without letters (digits, punctuation, emoji) gets the first language at confidence 0."""
         if self._lingua is None:
             return [(code, 100.0) for code in self.codes.values()][:1]
-        ranked = self._lingua.compute_language_confidence_values(text)
-        if not ranked or not any(ch.isalpha() for ch in text):
+        ranked = self._lingua.compute_language_confidence_values(text) if any(ch.isalpha() for ch in text) else []
+        if not ranked:
             return [(next(iter(self.codes.values())), 0.0)]
         return [(self.codes[c.language], round(100.0 * c.value, 2)) for c in ranked]

@@ -6,6 +6,7 @@ import os
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from service.errors import ApiError
 from service.languages import NAMES, languages
@@ -27,27 +28,16 @@ from service.schemas import (
 router = APIRouter()
 
 _ERRORS = {code: {"model": ErrorBody} for code in (400, 403, 413, 429, 503)}
-# /translate reads JSON or a form itself (LibreTranslate clients send both), so the body is documented by hand
-_TRANSLATE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            media: {"schema": TranslateRequest.model_json_schema()}
-            for media in ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
-        },
-    }
-}
 
 
-_DETECT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            media: {"schema": DetectRequest.model_json_schema()}
-            for media in ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
-        },
-    }
-}
+def _body_doc(model: type[BaseModel]) -> dict:
+    """`openapi_extra` for a route that reads JSON, a form or the query string itself (LibreTranslate clients
+    send all three), so that its body is documented by hand."""
+    media = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+    return {"requestBody": {"required": True, "content": {m: {"schema": model.model_json_schema()} for m in media}}}
+
+
+_TRANSLATE_BODY, _DETECT_BODY = _body_doc(TranslateRequest), _body_doc(DetectRequest)
 
 
 @router.post("/translate", response_model=TranslateResponse, response_model_exclude_none=True, responses=_ERRORS,
@@ -88,8 +78,7 @@ async def metrics(request: Request) -> Response:
             summary="What a LibreTranslate client shows: limits, keys, files, default languages")
 async def frontend_settings(request: Request) -> FrontendSettings:
     settings, runtime = request.app.state.settings, request.app.state.runtime
-    reachable = runtime.reachable()
-    targets = sorted({t for ts in reachable.values() for t in ts})
+    targets = sorted({t for ts in runtime.reachable().values() for t in ts})
     target = "en" if "en" in targets else targets[0]
     return FrontendSettings(
         charLimit=settings.max_chars_per_request, frontendTimeout=500, apiKeys=bool(settings.api_keys),

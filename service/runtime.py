@@ -62,8 +62,9 @@ def model_files(entries: list[str]) -> list[str]:
     seen: set[str] = set()
     unique = []
     for f in files:  # a file named twice (or through a link) is served once
-        if os.path.realpath(f) not in seen:
-            seen.add(os.path.realpath(f))
+        real = os.path.realpath(f)
+        if real not in seen:
+            seen.add(real)
             unique.append(f)
     return unique
 
@@ -78,6 +79,7 @@ class Runtime:
         self.error: str | None = None  # why loading failed, shown by /ready and /translate
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")  # every model's
         self.detector: Detector | None = None  # language identification over the models' languages, once ready
+        self._reachable: dict[str, list[str]] = {}  # `reachable()`, once ready
 
     async def start(self) -> None:
         """Load every artifact (off the event loop), refuse two for one pair, warm each up, start batching.
@@ -120,7 +122,8 @@ class Runtime:
             raise
         for model in models.values():
             model.batcher.start()
-        self.models, self.ready = models, True
+        self.models, self._reachable = models, self._routes(models)
+        self.ready = True
         self.metrics.model_ready.set(1)
         for model in models.values():
             log.info("model ready: %s → %s, beam %d (%s)", *model.pair, model.translator.defaults.beam_size,
@@ -144,8 +147,16 @@ class Runtime:
         return self.models
 
     def reachable(self) -> dict[str, list[str]]:
-        """Every source language with the targets it reaches, directly or through the pivot, sorted."""
-        models = self.require()
+        """Every source language with the targets it reaches, directly or through the pivot, sorted (worked out
+        once, when the models are ready: requests ask for it at every turn)."""
+        self.require()
+        return self._reachable
+
+    def languages(self) -> set[str]:
+        """Every language of the loaded models, source or target."""
+        return set(self.reachable()) | {t for targets in self._reachable.values() for t in targets}
+
+    def _routes(self, models: dict[tuple[str, str], Model]) -> dict[str, list[str]]:
         pivot = self.settings.pivot.lower()
         out: dict[str, set[str]] = {}
         for src, tgt in models:

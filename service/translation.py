@@ -105,17 +105,18 @@ class TranslateHandler:
                 responses[i] = response
 
         await asyncio.gather(*(group(source, hops) for source, hops in plans.items()))  # the pairs batch apart
-        return _shape(req, detected, [r for r in responses if r is not None])
+        assert all(r is not None for r in responses)  # every item's group filled its slots
+        return _shape(req, detected, responses)
 
     def _detect(self, req: TranslateRequest, items: list[str]) -> list[DetectedLanguage]:
         """Each item's language (`source: auto`), among those the server translates from."""
         detector = self.runtime.detector
         if detector is None or not detector.codes:  # nothing to tell apart: the one source that reaches target
             return [DetectedLanguage(language=self._only_source(req), confidence=100.0)] * len(items)
-        out = []
+        out, sources = [], self.runtime.reachable()
         for item in items:
             language, confidence = detector.detect(item)[0]
-            if language not in self.runtime.reachable() and language != req.target.lower():  # target: kept as is
+            if language not in sources and language != req.target.lower():  # in the target language: kept as is
                 raise ApiError(400, f"source 'auto': the text was detected as {language} ({confidence:.0f} %), "
                                     f"which no model translates from: this server translates {self.runtime.offer()}")
             out.append(DetectedLanguage(language=language, confidence=confidence))
@@ -125,8 +126,7 @@ class TranslateHandler:
         """The models from source to target (`Runtime.route`), or None when source is target and a language
         the server knows: the text comes back as it is."""
         if source.lower() == target.lower():
-            known = self.runtime.reachable()
-            if source.lower() not in set(known) | {t for targets in known.values() for t in targets}:
+            if source.lower() not in self.runtime.languages():
                 raise ApiError(400, f"{shown(source)} is not supported as a source language: this server "
                                     f"translates {self.runtime.offer()}")
             return None

@@ -16,9 +16,12 @@ from collections.abc import Sequence
 
 import torch
 
+from seq2seq.tokenizer import EOS_ID
+
 
 def learn(src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]], src_vocab: int, tgt_vocab: int,
-          k: int = 20, frequent: int = 300, iterations: int = 5, fill: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+          k: int = 20, frequent: int = 300, iterations: int = 5,
+          fill: int = EOS_ID) -> tuple[torch.Tensor, torch.Tensor]:
     """:param src, tgt: the corpus as piece ids, sentence by sentence (no BOS/EOS)
     :param fill: the id that pads a row with fewer than k candidates (EOS: always in a shortlist)
     :return: table (src_vocab, k) of target ids, most probable first, and the `frequent` most frequent target ids

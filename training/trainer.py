@@ -355,7 +355,7 @@ class Trainer:
         st["elapsed"] += time.time() - started
         bar.close()
         self.log(f"training stopped at step {st['step']}: {st['stopped']}")
-        if st["stopped"].startswith("reached") and st["step"] > st.get("valid_step", 0):  # .get: older checkpoints
+        if st["stopped"].startswith("reached") and st["step"] > st["valid_step"]:
             # a budget ended between validations: the last updates become a candidate for the best checkpoints
             # too (a signal stops at once instead: it resumes from last.pt)
             self._validate(model, opt, data, st, device)
