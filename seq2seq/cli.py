@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for a command that starts itself again
     try:
         return args.func(args)
     except ModuleNotFoundError as exc:

@@ -19,7 +19,23 @@ import sys
 from seq2seq.cli import non_negative_float, non_negative_int, positive_int
 
 
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            out.append(item)
+    return out
+
+
 def _train(args: argparse.Namespace) -> int:
+    from training.distributed import launch, launched
+
+    if args.nproc > 1 and not launched():  # the same command, once per process, under torchrun
+        return launch(args.nproc, _without_nproc(args.argv))
     from training.config import load_config
     from training.trainer import Trainer
 
@@ -40,6 +56,8 @@ def _train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides, origins)
     run_dir = args.run_dir or os.path.join("runs", os.path.splitext(os.path.basename(args.config or "default"))[0])
     result = Trainer(cfg, run_dir, fresh=args.fresh, progress=not args.no_progress).run()
+    if not result.get("main", True):  # process 0 of several reports and exports
+        return 0
     print(f"final checkpoint: {result['final']}", file=sys.stderr)
     if args.export:
         from training.export_cmd import export_run
@@ -78,6 +96,9 @@ def add_train(commands: argparse._SubParsersAction) -> None:
                    help="start over instead of resuming; the old run's outputs move to RUN/previous/ once it can")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     p.add_argument("--export", metavar="PATH", help="evaluate on the test split and export the model here")
+    p.add_argument("--nproc", type=positive_int, default=1, metavar="N",
+                   help="data-parallel over N processes on this machine (torchrun; gloo on CPU, NCCL on CUDA, "
+                        "one GPU each); rerunning the command resumes, with N or another number")
     p.set_defaults(func=_train)
 
 

@@ -38,6 +38,7 @@ from training.checkpoint import (
 )
 from training.config import ConfigError, ExperimentConfig, save_config, scaled_recurrent
 from training.corpus import Corpus, FilterStats, filter_pairs, load_split
+from training.distributed import World, all_max, all_sum, barrier, broadcast, gather, join, leave, share
 from training.evaluate import score
 from training.metrics import MetricsLog
 from training.run import (
@@ -54,6 +55,21 @@ from training.run import (
 from training.vocab import build_vocabs
 
 BUDGET_KEYS = ("max_steps", "max_epochs", "max_minutes", "device", "threads")
+
+
+class _NoMetrics:
+    """What a process other than process 0 logs its metrics to: nothing (process 0 writes them)."""
+
+    rows = 0
+
+    def add(self, *args: Any, **values: float) -> None:
+        pass
+
+    def plot(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -144,8 +160,11 @@ class Trainer:
         self._log_file: TextIO | None = None
         self.stop_requested = False
         self._reg_scale: float | None = None  # the schedule's scale the model's rates were last set to
+        self.world = World()  # which of the training processes this is (`run` joins torchrun's group)
 
     def log(self, message: str) -> None:
+        if not self.world.main:  # process 0 logs for all
+            return
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
         tqdm.write(line, file=sys.stderr)
         if self._log_file is not None:
@@ -181,23 +200,31 @@ class Trainer:
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"train.device: {t.device}: CUDA is not available on this machine")
         corpora = read_corpora(cfg)
-        os.makedirs(self.run_dir, exist_ok=True)
-        self._log_file = open(log_path(self.run_dir), "a", encoding="utf-8")
+        self.world, device = join(device)
         try:
+            if self.world.main:
+                os.makedirs(self.run_dir, exist_ok=True)
+                self._log_file = open(log_path(self.run_dir), "a", encoding="utf-8")
             return self._run(resume, corpora, device, run_started)
         finally:
-            self._log_file.close()
-            self._log_file = None
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
+            leave()
 
     def _run(self, resume: dict[str, Any] | None, corpora: Corpora, device: torch.device,
              run_started: float) -> dict[str, Any]:
-        cfg, t = self.cfg, self.cfg.train
-        for folder in (self.run_dir, self.ckpt_dir, eval_dir(self.run_dir)):
+        cfg, t, world = self.cfg, self.cfg.train, self.world
+        for folder in (self.run_dir, self.ckpt_dir, eval_dir(self.run_dir)) if world.main else ():
             for path in remove_stale(folder):
                 self.log(f"removed {path}: the temporary file of a write that was killed")
         if t.threads > 0:
             torch.set_num_threads(t.threads)
+        if not world.main:  # process 0 trains the vocabularies (if the run has none yet); the others read them
+            barrier(world)
         data = prepare_data(cfg, self.run_dir, self.log, corpora)
+        if world.main:
+            barrier(world)
         model_cfg = cfg.model_config(len(data.src_tok), len(data.tgt_tok))
         torch.manual_seed(t.seed)
         model = Seq2Seq(model_cfg)
@@ -222,17 +249,29 @@ class Trainer:
             metrics_rows = resume["trainer"].get("metrics_rows")  # None: a checkpoint from before it was counted
             if not st["stopped"].startswith("early stopping"):
                 st["stopped"] = ""  # a budget or a signal ended the last session; early stopping is final
-            torch.set_rng_state(resume["rng"]["torch"])
+            self._resume_rng(resume["rng"], st["step"])
             self.log(f"resumed from {self.last_path} at step {st['step']} (epoch {st['epoch'] + 1})")
         else:
             st["elapsed"] = time.time() - run_started
-        if self.fresh:
-            self._set_aside_previous()
-        os.makedirs(self.ckpt_dir, exist_ok=True)
-        save_config(cfg, config_path(self.run_dir))
+            if world.rank:  # dropout masks of their own on each process; process 0 draws what one process would
+                torch.manual_seed(t.seed * 1000003 + world.rank)
+        if world.main:
+            if self.fresh:
+                self._set_aside_previous()
+            os.makedirs(self.ckpt_dir, exist_ok=True)
+            save_config(cfg, config_path(self.run_dir))
         n_params = sum(p.numel() for p in model.parameters())
-        self.log(f"model: {n_params / 1e6:.2f}M parameters; {model_cfg}")
-        self.metrics = MetricsLog(self.run_dir, st["step"], metrics_rows)
+        self.log(f"model: {n_params / 1e6:.2f}M parameters; {model_cfg}"
+                 + (f"; {world.size} processes" if world.distributed else ""))
+        self.metrics = MetricsLog(self.run_dir, st["step"], metrics_rows) if world.main else _NoMetrics()
+        barrier(world)  # nothing is read or written below before process 0 has set the run folder up
+        self.ddp = model
+        if world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # DDP sums the processes' gradients as backward produces them (bucketed all-reduce); its mean is
+            # turned into the token-weighted mean of the global batch in `_loop`.
+            self.ddp = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
         try:
             prev_handler = signal.signal(signal.SIGTERM, self._request_stop)
             try:
@@ -240,11 +279,27 @@ class Trainer:
             finally:
                 signal.signal(signal.SIGTERM, prev_handler)
             self._save(model, opt, st, self.last_path)
-            if self.stop_requested:  # interrupted: last.pt is enough to resume; the final model comes later
-                return {"final": self.last_path, "step": st["step"], "interrupted": True}
+            if st["stopped"] == "stopped by signal":  # interrupted: last.pt is enough to resume; final.pt later
+                return {"final": self.last_path, "step": st["step"], "interrupted": True, "main": world.main}
+            if not world.main:
+                return {"final": final_checkpoint(self.run_dir), "step": st["step"], "main": False}
             return self._finish(model, data, st, device)
         finally:
             self.metrics.close()
+
+    def _resume_rng(self, rng: dict[str, Any], step: int) -> None:
+        """Each process's random state as the checkpoint has it; with another number of processes than the run
+        had, process 0 takes the first one's and the others a seed from (seed, step, rank)."""
+        world, ranks = self.world, rng.get("ranks")
+        if not world.distributed or world.main and not (ranks and len(ranks) == world.size):
+            torch.set_rng_state(rng["torch"])
+        elif ranks and len(ranks) == world.size:
+            torch.set_rng_state(ranks[world.rank])
+        else:
+            torch.manual_seed(self.cfg.train.seed * 1000003 + world.rank + 7919 * step)
+        if world.distributed and not (ranks and len(ranks) == world.size):
+            self.log(f"resumed with {world.size} processes where the run had {len(ranks or [0])}: the dropout "
+                     "masks from here on differ from those of a run never interrupted")
 
     def _set_aside_previous(self) -> None:
         """`--fresh`: move the outputs of the run this one replaces into RUN/previous/ (an older one there goes)."""
@@ -274,20 +329,28 @@ class Trainer:
         }
 
     def _save(self, model: Seq2Seq, opt: torch.optim.Optimizer, st: dict[str, Any], path: str) -> None:
+        """Process 0 writes the checkpoint, with every process's random state (every process calls this)."""
         st["metrics_rows"] = self.metrics.rows  # a resume drops the rows logged after this checkpoint
-        save_checkpoint(path, self._state(model, opt, st))
+        rngs = gather(torch.get_rng_state(), self.world)
+        if self.world.main:
+            state = self._state(model, opt, st)
+            if self.world.distributed:
+                state["rng"]["ranks"] = rngs
+            save_checkpoint(path, state)
 
     def _budget_reason(self, st: dict[str, Any], started: float) -> str:
+        """Why training stops before the next update, or ""; the processes agree (the clocks and a signal may
+        differ between them: one that stops stops all)."""
         t = self.cfg.train
-        if t.max_steps and st["step"] >= t.max_steps:
-            return f"reached max_steps {t.max_steps}"
-        if t.max_epochs and st["epoch"] >= t.max_epochs:
-            return f"reached max_epochs {t.max_epochs}"
-        if t.max_minutes and st["elapsed"] + time.time() - started >= t.max_minutes * 60:
-            return f"reached max_minutes {t.max_minutes}"
-        if self.stop_requested:
-            return "stopped by signal"
-        return ""
+        reasons = [
+            (bool(t.max_steps) and st["step"] >= t.max_steps, f"reached max_steps {t.max_steps}"),
+            (bool(t.max_epochs) and st["epoch"] >= t.max_epochs, f"reached max_epochs {t.max_epochs}"),
+            (bool(t.max_minutes) and st["elapsed"] + time.time() - started >= t.max_minutes * 60,
+             f"reached max_minutes {t.max_minutes}"),
+            (self.stop_requested, "stopped by signal"),
+        ]
+        hit = all_max(next((k + 1 for k, (met, _) in enumerate(reasons) if met), 0), self.world)
+        return reasons[hit - 1][1] if hit else ""
 
     def _loop(self, model: Seq2Seq, opt: torch.optim.Optimizer, data: Data, st: dict[str, Any],
               device: torch.device) -> None:
@@ -295,8 +358,8 @@ class Trainer:
         src_lens = [len(s) for s in data.src_ids]
         tgt_lens = [len(s) - 1 for s in data.tgt_ids]
         started = time.time()
-        bar = tqdm(total=t.max_steps or None, initial=st["step"], disable=not self.progress, unit="step",
-                   dynamic_ncols=True)
+        bar = tqdm(total=t.max_steps or None, initial=st["step"], disable=not self.progress or not self.world.main,
+                   unit="step", dynamic_ncols=True)
         window_tokens, window_start = 0, time.time()
         while not st["stopped"]:
             batches = token_batches(src_lens, tgt_lens, t.max_tokens, True, t.seed, st["epoch"])
@@ -312,10 +375,19 @@ class Trainer:
                 lr = lr_at(cfg, st["step"] + 1, st["plateau_scale"], self._progress(st, started, len(batches)))
                 for group in opt.param_groups:
                     group["lr"] = lr
-                loss, nll, ntok = batch_loss(model, [data.src_ids[i] for i in idx], [data.tgt_ids[i] for i in idx],
-                                             device, t.label_smoothing)
+                mine, weight = share(idx, self.world)  # all of it in one process
+                loss, nll, ntok = batch_loss(self.ddp, [data.src_ids[i] for i in mine],
+                                             [data.tgt_ids[i] for i in mine], device, t.label_smoothing)
                 opt.zero_grad(set_to_none=True)
-                if not torch.isfinite(loss):
+                finite = bool(torch.isfinite(loss))
+                if self.world.distributed:  # the global batch's sums: its loss, NLL and target tokens
+                    sums = all_sum(torch.stack([loss.detach(), nll, loss.new_tensor(float(ntok))]) * weight,
+                                   self.world)
+                    nll, ntok, finite = sums[1], int(sums[2].round()), bool(torch.isfinite(sums[0]))
+                    if not finite:
+                        (loss * 0.0).backward()  # every process runs the backward DDP waits for, then drops it
+                        opt.zero_grad(set_to_none=True)
+                if not finite:
                     st["nonfinite"] += 1
                     self.log(f"step {st['step'] + 1}: non-finite loss skipped ({st['nonfinite']} in a row)")
                     if st["nonfinite"] >= t.max_nonfinite:
@@ -323,7 +395,12 @@ class Trainer:
                             f"{st['nonfinite']} non-finite losses in a row: lower train.lr or train.clip_norm")
                     continue
                 st["nonfinite"] = 0
-                (loss / ntok).backward()
+                if self.world.distributed:
+                    # DDP averages over the processes: N * (Σ of this share) / (global tokens) makes that mean
+                    # the global batch's gradient per token, as one process computes it
+                    (loss * (weight * self.world.size / ntok)).backward()
+                else:
+                    (loss / ntok).backward()
                 if t.clip_norm > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
                 opt.step()
@@ -406,11 +483,31 @@ class Trainer:
 
     def _validate(self, model: Seq2Seq, opt: torch.optim.Optimizer, data: Data, st: dict[str, Any],
                   device: torch.device) -> None:
+        """Process 0 validates and judges; every process takes its verdict (the learning rate's plateau scale,
+        early stopping) and joins in writing the checkpoints."""
+        t, main = self.cfg.train, self.world.main
+        m = self.evaluate_valid(model, data, device, self.cfg.search.valid_beam_size) if main else {}
+        best_path = self._judge(m, st, opt.param_groups[0]["lr"]) if main else None
+        if self.world.distributed:
+            synced, best_path = broadcast((st, best_path), self.world)
+            st.update(synced)
+        if best_path:
+            self._save(model, opt, st, best_path)
+        if main:
+            best = st["best"]
+            st["bad_valids"] = 0 if best[0][1] == st["step"] else st["bad_valids"] + 1
+            if t.patience and st["bad_valids"] >= t.patience:
+                st["stopped"] = f"early stopping: validation BLEU did not improve in {t.patience} validations"
+        if self.world.distributed:
+            st.update(broadcast(st, self.world))
+        self._save(model, opt, st, self.last_path)
+
+    def _judge(self, m: dict[str, float], st: dict[str, Any], lr: float) -> str | None:
+        """Log one validation, update the plateau schedule and the best k; the path of a new best checkpoint."""
         t = self.cfg.train
-        m = self.evaluate_valid(model, data, device, self.cfg.search.valid_beam_size)
         st["valid_step"] = st["step"]
         self.metrics.add(st["step"], st["epoch"], "valid", loss=m["loss"], bleu=m["bleu"], chrf=m["chrf"],
-                         lr=opt.param_groups[0]["lr"])
+                         lr=lr)
         self.metrics.plot()
         self.log(f"valid step {st['step']} epoch {st['epoch']}: loss {m['loss']:.3f} ppl {m['ppl']:.2f} "
                  f"BLEU {m['bleu']:.2f} chrF {m['chrf']:.2f}")
@@ -433,11 +530,8 @@ class Trainer:
                 if os.path.exists(old):
                     os.remove(old)
             del best[t.keep_best :]
-            self._save(model, opt, st, path)
-        st["bad_valids"] = 0 if best[0][1] == st["step"] else st["bad_valids"] + 1
-        if t.patience and st["bad_valids"] >= t.patience:
-            st["stopped"] = f"early stopping: validation BLEU did not improve in {t.patience} validations"
-        self._save(model, opt, st, self.last_path)
+            return path
+        return None
 
     def _finish(self, model: Seq2Seq, data: Data, st: dict[str, Any], device: torch.device) -> dict[str, Any]:
         """Average the best k checkpoints; keep whichever of best and average scores higher as final.pt."""

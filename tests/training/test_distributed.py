@@ -1,0 +1,111 @@
+"""Data-parallel training (training/distributed.py) with 2 gloo processes on the CPU, started by `seq2seq train
+--nproc 2` (torchrun): the same updates as one process on the same global batches, exact resume after a process
+is killed, resuming with another number of processes, and how a global batch is shared out."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import ROOT, SEQ2SEQ, TINY, cli, cli_env, tiny_overrides
+from training.checkpoint import load_checkpoint
+from training.distributed import World, share
+
+# Regularizers off: dropout masks are drawn per process, so only without them can N processes equal one.
+PLAIN = {"model.emb_dropout": 0, "model.out_dropout": 0, "model.enc_reg.recurrent_dropout": 0,
+         "model.enc_reg.zoneout_c": 0, "model.dec_reg.recurrent_dropout": 0, "model.dec_reg.zoneout_c": 0}
+
+
+def train_args(corpus: str, run_dir, steps: int, **extra: object) -> list[str]:
+    args = ["train", "--config", TINY, "--no-progress", "--run-dir", str(run_dir), "--max-steps", str(steps)]
+    for item in tiny_overrides(corpus, **{**PLAIN, "train.valid_every": 6, "train.save_every": 2, **extra}):
+        args += ["--set", item]
+    return args
+
+
+def max_difference(a: str, b: str) -> float:
+    wa, wb = load_checkpoint(a)["model_state"], load_checkpoint(b)["model_state"]
+    assert wa.keys() == wb.keys()
+    return max(float((wa[k] - wb[k]).abs().max()) for k in wa)
+
+
+def last(run_dir) -> str:
+    return os.path.join(str(run_dir), "checkpoints", "last.pt")
+
+
+def test_share_covers_the_batch_once():
+    batch = list(range(7))
+    shares = [share(batch, World(r, 3)) for r in range(3)]
+    assert sorted(i for mine, _ in shares for i in mine) == batch and all(w == 1.0 for _, w in shares)
+    assert share([5, 9], World(0, 1)) == ([5, 9], 1.0)
+    assert share([4], World(1, 2)) == ([4], 0.0)  # nothing left for process 1: it runs example 4 with weight 0
+
+
+@pytest.fixture(scope="module")
+def one_process(toy_corpus, tmp_path_factory):
+    run = tmp_path_factory.mktemp("one")
+    out = cli(*train_args(toy_corpus, run, 12))
+    assert out.returncode == 0, out.stderr
+    return run
+
+
+def test_two_processes_make_the_updates_of_one(toy_corpus, one_process, tmp_path):
+    out = cli(*train_args(toy_corpus, tmp_path, 12), "--nproc", "2")
+    assert out.returncode == 0, out.stderr
+    assert "2 processes" in (tmp_path / "train.log").read_text()
+    two = load_checkpoint(last(tmp_path))
+    assert two["step"] == 12 and len(two["rng"]["ranks"]) == 2
+    assert max_difference(last(one_process), last(tmp_path)) < 1e-6
+    # process 0 alone wrote the run's files: one metrics.csv with each update's row once
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert len([r for r in rows if ",train," in r]) == len([r for r in (one_process / "metrics.csv")
+                                                            .read_text().splitlines() if ",train," in r])
+
+
+def workers(run_dir) -> dict[int, int]:
+    """RANK -> pid of the training processes whose command line names `run_dir`."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        rank = [e[5:] for e in environ if e.startswith(b"RANK=")]
+        if str(run_dir).encode() in cmdline and b"training.cli" in cmdline and rank:
+            found[int(rank[0])] = int(pid)
+    return found
+
+
+def test_a_killed_process_stops_the_job_and_the_run_resumes_exactly(toy_corpus, one_process, tmp_path):
+    args = train_args(toy_corpus, tmp_path, 12)
+    proc = subprocess.Popen([*SEQ2SEQ, *args, "--nproc", "2"], cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240  # only against a hang: the loop ends once step 4 is saved
+    while time.monotonic() < deadline:
+        if os.path.exists(last(tmp_path)) and load_checkpoint(last(tmp_path))["step"] >= 4:
+            break
+        time.sleep(0.05)
+    pids = workers(tmp_path)
+    os.kill(pids[1], signal.SIGKILL)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode != 0
+    assert "rerun the same command to resume" in err
+    killed_at = load_checkpoint(last(tmp_path))["step"]
+    assert 4 <= killed_at < 12
+    resumed = cli(*args, "--nproc", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stderr
+    assert load_checkpoint(last(tmp_path))["step"] == 12
+    assert max_difference(last(one_process), last(tmp_path)) < 1e-6
+
+
+def test_a_two_process_run_resumes_in_one_process(toy_corpus, one_process, tmp_path):
+    out = cli(*train_args(toy_corpus, tmp_path, 6), "--nproc", "2")
+    assert out.returncode == 0, out.stderr
+    more = cli(*train_args(toy_corpus, tmp_path, 12))  # the same run, a larger budget, one process
+    assert more.returncode == 0, more.stderr
+    assert "resumed from" in more.stderr
+    assert max_difference(last(one_process), last(tmp_path)) < 1e-6
