@@ -56,15 +56,25 @@ class _DeferredWeightGrads(torch.autograd.Function):
         # Filled in by the time loop after this call: each step appends its inputs, detached (values only:
         # a logged tensor that kept its history would tie the graph to this node in a cycle gc cannot free).
         ctx.logs = logs
+        ctx.dtypes = [w.dtype for w in weights]
         return acc.view_as(acc)
 
     @staticmethod
     @once_differentiable  # the loop multiplies by detached weights: no second-order terms through them
     def backward(ctx, grad: Tensor):
         # dL/dW = Σ_t x_t^T dL/dacc_t = X^T dL/dacc: one matrix product over every step and sequence.
-        grads = [torch.cat(xs, -2).transpose(-1, -2) @ grad if xs and ctx.needs_input_grad[2 + j] else None
-                 for j, xs in enumerate(ctx.logs)]
+        grads = [_weight_grad(torch.cat(xs, -2).transpose(-1, -2), grad, ctx.dtypes[j])
+                 if xs and ctx.needs_input_grad[2 + j] else None for j, xs in enumerate(ctx.logs)]
         return (grad, None, *grads)
+
+
+def _weight_grad(x_t: Tensor, grad: Tensor, dtype: torch.dtype) -> Tensor:
+    """X^T dL/dacc in the weight's dtype. Under autocast the loop's products ran in bfloat16 or float16, so the
+    logged inputs or the incoming gradient are in it: the product is too, as autocast's own backward would do."""
+    if x_t.dtype != grad.dtype:
+        low = x_t.dtype if x_t.element_size() < grad.element_size() else grad.dtype
+        x_t, grad = x_t.to(low), grad.to(low)
+    return (x_t @ grad).to(dtype)
 
 
 def deferring() -> bool:

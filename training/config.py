@@ -84,6 +84,7 @@ class OptimConfig:
     seed: int = 1
     device: str = "cpu"
     threads: int = 0
+    amp: str = "none"  # mixed precision: none, bf16 (CPU or CUDA) or fp16 (CUDA, with loss scaling)
     max_tokens: int = 4096
     lr: float = 0.001
     betas: tuple[float, float] = (0.9, 0.999)
@@ -194,6 +195,9 @@ class ExperimentConfig:
             (t.schedule in ("plateau", "inverse_sqrt", "constant"),
              "train.schedule: must be plateau, inverse_sqrt or constant"),
             (_is_device(t.device), f"train.device: not a device: {t.device!r} (cpu, cuda, cuda:1, ...)"),
+            (t.amp in ("none", "bf16", "fp16"), f"train.amp: must be none, bf16 or fp16, got {t.amp!r}"),
+            (t.amp != "fp16" or not _is_device(t.device) or torch.device(t.device).type == "cuda",
+             "train.amp: fp16 needs train.device cuda; on a CPU use bf16"),
             (t.lr > 0, "train.lr: must be positive"),
             (all(0 <= b < 1 for b in t.betas), f"train.betas: each must be in [0, 1), got {list(t.betas)}"),
             (0 < t.plateau_factor <= 1, "train.plateau_factor: must be in (0, 1]"),

@@ -54,7 +54,8 @@ from training.run import (
 )
 from training.vocab import build_vocabs
 
-BUDGET_KEYS = ("max_steps", "max_epochs", "max_minutes", "device", "threads")
+AMP = {"none": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}  # train.amp: autocast's dtype
+BUDGET_KEYS = ("max_steps", "max_epochs", "max_minutes", "device", "threads", "amp")
 
 
 class _NoMetrics:
@@ -135,13 +136,16 @@ def batch_loss(model: Seq2Seq, src: list[list[int]], tgt: list[list[int]], devic
     """Teacher-forced loss of one batch: (smoothed loss sum, NLL sum, target tokens)."""
     src_ids, src_lens = pad_batch(src, PAD_ID)
     tgt_ids, tgt_lens = pad_batch(tgt, PAD_ID)
-    src_ids, src_lens, tgt_ids = src_ids.to(device), src_lens.to(device), tgt_ids.to(device)
+    if device.type == "cuda":  # page-locked copies go to the GPU without a host sync
+        src_ids, src_lens, tgt_ids, tgt_lens = (t.pin_memory() for t in (src_ids, src_lens, tgt_ids, tgt_lens))
+    src_ids, src_lens = src_ids.to(device, non_blocking=True), src_lens.to(device, non_blocking=True)
+    tgt_ids = tgt_ids.to(device, non_blocking=True)
     tgt_in, tgt_out = tgt_ids[:, :-1], tgt_ids[:, 1:]
-    tgt_lens = (tgt_lens - 1).to(device)  # every token after BOS is scored, EOS included
+    tgt_lens = (tgt_lens - 1).to(device, non_blocking=True)  # every token after BOS is scored, EOS included
     # Only the scored steps are decoded and projected to the vocabulary: no work is spent on padding.
     logits = model(src_ids, src_lens, tgt_in, tgt_lens)  # (N, V)
     gold = tgt_out[torch.arange(tgt_out.size(1), device=device).unsqueeze(0) < tgt_lens.unsqueeze(1)]
-    logp = torch.log_softmax(logits, dim=-1)
+    logp = torch.log_softmax(logits.float(), dim=-1)  # in float32 under autocast too
     # One log-softmax serves both the smoothed loss and the reported NLL (the (N, V) pass is costly on a CPU).
     nll = -logp.gather(1, gold.unsqueeze(1)).sum()
     loss = nll
@@ -239,10 +243,14 @@ class Trainer:
             "tokens": 0, "stopped": "", "metrics_rows": 0, "valid_step": 0,
         }
         metrics_rows: int | None = 0  # the rows of metrics.csv the run (re)starts after
+        # Loss scaling for fp16 (a no-op otherwise: bf16 has float32's range)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=t.amp == "fp16")
         if resume is not None:
             try:
                 model.load_state_dict(resume["model_state"])
                 opt.load_state_dict(resume["optimizer"])
+                if resume.get("scaler"):
+                    self.scaler.load_state_dict(resume["scaler"])
             except (RuntimeError, ValueError, KeyError) as exc:
                 raise CheckpointError(f"{self.last_path}: does not fit this model ({exc})") from None
             st.update(resume["trainer"])
@@ -325,6 +333,7 @@ class Trainer:
             "step": st["step"],
             "trainer": dict(st),
             "rng": {"torch": torch.get_rng_state()},
+            "scaler": self.scaler.state_dict(),
             "train_config": self.cfg.to_dict(),
         }
 
@@ -376,8 +385,9 @@ class Trainer:
                 for group in opt.param_groups:
                     group["lr"] = lr
                 mine, weight = share(idx, self.world)  # all of it in one process
-                loss, nll, ntok = batch_loss(self.ddp, [data.src_ids[i] for i in mine],
-                                             [data.tgt_ids[i] for i in mine], device, t.label_smoothing)
+                with torch.autocast(device.type, dtype=AMP[t.amp], enabled=t.amp != "none"):
+                    loss, nll, ntok = batch_loss(self.ddp, [data.src_ids[i] for i in mine],
+                                                 [data.tgt_ids[i] for i in mine], device, t.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 finite = bool(torch.isfinite(loss))
                 if self.world.distributed:  # the global batch's sums: its loss, NLL and target tokens
@@ -398,12 +408,15 @@ class Trainer:
                 if self.world.distributed:
                     # DDP averages over the processes: N * (Σ of this share) / (global tokens) makes that mean
                     # the global batch's gradient per token, as one process computes it
-                    (loss * (weight * self.world.size / ntok)).backward()
+                    loss = loss * (weight * self.world.size / ntok)
                 else:
-                    (loss / ntok).backward()
+                    loss = loss / ntok
+                self.scaler.scale(loss).backward()  # fp16: scaled so that small gradients do not flush to zero
                 if t.clip_norm > 0:
+                    self.scaler.unscale_(opt)
                     torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip_norm)
-                opt.step()
+                self.scaler.step(opt)  # fp16: skipped if the scaled gradients overflowed, and the scale lowered
+                self.scaler.update()
                 st["step"] += 1
                 st["tokens"] += ntok
                 window_tokens += ntok
