@@ -64,7 +64,8 @@ def main() -> int:
     total = args.warmup + args.steps
     sets = [f"data.path={args.data}", f"train.threads={args.threads}", "train.valid_every=0", "train.save_every=0",
             "train.log_every=10", "train.keep_best=1", "train.max_epochs=0", "train.max_minutes=0",
-            f"train.max_steps={total}", "train.patience=0", *args.set]
+            f"train.max_steps={total}", "train.patience=0",
+            "train.reg_start_step=0", "train.reg_ramp_steps=0", *args.set]  # the regularizers at full rate
     cfg = load_config(args.config, sets)
     with tempfile.TemporaryDirectory() as run_dir:
         Trainer(cfg, run_dir, progress=False).run()

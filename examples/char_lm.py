@@ -12,18 +12,16 @@ spm); validation reports bits per character, NLL / (ln 2 · characters). The reg
 prints N units per --temperature, continuing --prime.
 """
 
-import argparse
 import io
 import math
 import os
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 import sentencepiece as spm
 import torch
 import torch.nn.functional as F
-from common import add_regularizer_args, fail, read_text, regularizers
+from common import Clock, ModelConfig, evaluating, fail, load_ckpt, parse, parser, read_text, save_ckpt, update
 from torch import Tensor, nn
 
 from seq2seq.cells import RecurrentStack
@@ -51,11 +49,8 @@ class Codec:
             remove_extra_whitespaces=False, minloglevel=2)
         return cls(torch.frombuffer(bytearray(model.getvalue()), dtype=torch.uint8))
 
-    def encode(self, text: str) -> List[int]:
-        ids: List[int] = []
-        for line in self.sp.encode(text.split("\n")):  # one call for all lines
-            ids += line + [self.newline]
-        return ids[:-1]
+    def encode(self, text: str) -> List[int]:  # one sp.encode call for all lines, the newline id between them
+        return [i for line in self.sp.encode(text.split("\n")) for i in line + [self.newline]][:-1]
 
 
 def streams(ids: List[int], B: int, bptt: int, path: str) -> Tensor:
@@ -74,7 +69,7 @@ def chunk(data: Tensor, i: int, bptt: int) -> Tuple[Tensor, Tensor]:
 
 
 @dataclass
-class LMConfig:
+class LMConfig(ModelConfig):
     vocab: int
     cell: str = "lstm"  # or "gru"
     emb_dim: int = 64
@@ -83,9 +78,6 @@ class LMConfig:
     emb_dropout: float = 0.0  # on the embeddings, new mask every step
     out_dropout: float = 0.0  # on the top layer's outputs, before the output layer
     reg: Regularizers = field(default_factory=Regularizers)  # (a)-(f) of docs/design.md §2
-
-    def __post_init__(self) -> None:  # from a checkpoint's asdict()
-        self.reg = Regularizers(**self.reg) if isinstance(self.reg, dict) else self.reg
 
 
 class CharLM(nn.Module):
@@ -111,23 +103,19 @@ def train_chunk(model: CharLM, opt: torch.optim.Optimizer, x: Tensor, y: Tensor,
     """One update on one chunk from the carried state → the loss per unit, and the final states detached."""
     logits, (h, c) = model(x, state)
     loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), clip)  # global norm clipping (Pascanu et al. 2013)
-    opt.step()
+    update(model, opt, loss, clip)
     return loss.item(), (h.detach(), c.detach())  # the truncation: values go on, gradients stop here
 
 
 @torch.no_grad()
 def evaluate(model: CharLM, data: Tensor, bptt: int, chars_per_id: float) -> float:
     """Bits per character of every stream, states carried from chunk to chunk."""
-    model.eval()
     state, nll = None, 0.0
-    for i in range(0, data.size(1) - 1, bptt):
-        x, y = chunk(data, i, bptt)
-        logits, state = model(x, state)
-        nll += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
-    model.train()
+    with evaluating(model):
+        for i in range(0, data.size(1) - 1, bptt):
+            x, y = chunk(data, i, bptt)
+            logits, state = model(x, state)
+            nll += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
     return nll / (math.log(2) * data.size(0) * (data.size(1) - 1) * chars_per_id)
 
 
@@ -146,44 +134,24 @@ def sample(model: CharLM, prime: List[int], n: int, temperature: float,
     return out
 
 
-def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: Optional[List[str]] = None) -> dict:
+    p = parser(__doc__, hidden=512, batch_size=32, bptt=100, steps=2000, eval_every=500, log_every=100, sample=0,
+               spm_vocab=500, valid_frac=0.05, out="runs/examples/char_lm")  # and --cell, common.SHARED, the rates
     p.add_argument("--data", help="training text, UTF-8, optionally .gz")
     p.add_argument("--valid", help="held-out text (default: the last --valid_frac of --data)")
     p.add_argument("--unit", choices=["char", "spm"], default="char")
-    p.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
-    for name, default in [("emb_dim", 64), ("hidden", 512), ("layers", 2), ("batch_size", 32), ("bptt", 100),
-                          ("steps", 2000), ("eval_every", 500), ("log_every", 100), ("sample", 0), ("seed", 0),
-                          ("spm_vocab", 500), ("threads", 1)]:
-        p.add_argument(f"--{name}", type=int, default=default)
-    for name, default in [("lr", 2e-3), ("clip", 1.0), ("valid_frac", 0.05), ("emb_dropout", 0.0),
-                          ("out_dropout", 0.0)]:
-        p.add_argument(f"--{name}", type=float, default=default)
-    add_regularizer_args(p)
-    p.add_argument("--out", default="runs/examples/char_lm")
     p.add_argument("--init", help="start from this checkpoint (its model and units); with --steps 0, sample only")
     p.add_argument("--temperature", type=float, nargs="+", default=[1.0])
     p.add_argument("--prime", default="", help="text the samples continue (after a line end)")
-    return p.parse_args(argv)
-
-
-def main(argv: Optional[List[str]] = None) -> dict:
-    args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
+    args = parse(p, argv)
     if min(args.temperature) < 0 or args.sample < 0:
         fail("--temperature and --sample must not be negative")
     if not args.data and not (args.init and args.steps == 0):
         fail("--data: a training text is needed (or --init CHECKPOINT --steps 0 to sample only)")
-    try:
-        ckpt = torch.load(args.init, weights_only=True) if args.init else None
-    except Exception as e:  # missing, truncated, not a checkpoint
-        fail(f"{args.init}: not a char_lm checkpoint ({e})")
+    ckpt = load_ckpt(args.init, "char_lm") if args.init else None
     text = read_text(args.data) if args.data else ""
     codec = Codec(ckpt["units"]) if ckpt else Codec.build(text, args.unit, args.spm_vocab)
-    cfg = LMConfig(**ckpt["model_config"]) if ckpt else LMConfig(
-        codec.size, args.cell, args.emb_dim, args.hidden, args.layers, args.emb_dropout, args.out_dropout,
-        regularizers(args))
+    cfg = LMConfig(**ckpt["model_config"]) if ckpt else LMConfig.from_args(args, vocab=codec.size)
     model = CharLM(cfg)
     if ckpt:
         model.load_state_dict(ckpt["model_state"])
@@ -197,30 +165,25 @@ def main(argv: Optional[List[str]] = None) -> dict:
         valid = streams(valid_ids, args.batch_size, args.bptt, args.valid or f"{args.data} (held-out end)")
         train_cpi, valid_cpi = len(train_text) / len(train_ids), len(valid_text) / len(valid_ids)  # chars per id
         opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-        os.makedirs(args.out, exist_ok=True)
-        best, i, state, chars, busy, start = math.inf, 0, None, 0.0, 0.0, time.perf_counter()
+        best, i, state, chars, clock = math.inf, 0, None, 0.0, Clock()
         for step in range(1, args.steps + 1):
             if i >= train.size(1) - 1:  # a new pass over the text starts from zero states
                 i, state = 0, None
             x, y = chunk(train, i, args.bptt)
-            tick = time.perf_counter()
-            loss, state = train_chunk(model, opt, x, y, state, args.clip)
-            busy += time.perf_counter() - tick  # training time only: evaluation and checkpoints excluded
+            with clock:  # training time only: evaluation and checkpoints excluded
+                loss, state = train_chunk(model, opt, x, y, state, args.clip)
             i, chars = i + x.size(1), chars + y.numel() * train_cpi
             if step % args.log_every == 0 or step == args.steps:
-                print(f"step {step}  loss {loss / math.log(2):.3f} bits/{args.unit}  {chars / busy:,.0f} chars/s")
+                print(f"step {step}  loss {loss / math.log(2):.3f} bits/{args.unit}  {chars / clock.busy:,.0f} chars/s")
             if step % args.eval_every == 0 or step == args.steps:
                 bpc = evaluate(model, valid, args.bptt, valid_cpi)
                 print(f"step {step}  valid {bpc:.4f} bpc" + ("  (best: saved)" if bpc < best else ""))
                 if bpc < best:
                     best = bpc
-                    torch.save({"model_config": asdict(cfg), "model_state": model.state_dict(), "step": step,
-                                "optimizer": opt.state_dict(), "units": codec.model, "train_config": vars(args),
-                                "valid_bpc": bpc}, path)
-        model.load_state_dict(torch.load(path, weights_only=True)["model_state"])
-        minutes = (time.perf_counter() - start) / 60
-        results = dict(valid_bpc=best, steps=args.steps, chars_per_s=chars / busy, minutes=minutes)
-        print(f"best valid {best:.4f} bpc; {args.steps} steps in {minutes:.1f} min; {path}")
+                    save_ckpt(path, model, args, opt, step=step, units=codec.model, valid_bpc=bpc)
+        model.load_state_dict(load_ckpt(path, "char_lm")["model_state"])
+        results = dict(valid_bpc=best, steps=args.steps, chars_per_s=chars / clock.busy, minutes=clock.minutes())
+        print(f"best valid {best:.4f} bpc; {args.steps} steps in {results['minutes']:.1f} min; {path}")
     prime = [codec.newline] + codec.encode(args.prime)  # samples start after a line end
     if args.sample and codec.unk in prime:
         fail(f"--prime: {args.prime!r} has characters that the training text did not")

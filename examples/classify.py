@@ -14,17 +14,15 @@ forward and backward states; "mean", the mean output over the real tokens; "atte
 of --data is held out. The checkpoint with the best validation accuracy is --out/ckpt.pt, a plain dict.
 """
 
-import argparse
 import json
 import os
-import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from common import add_regularizer_args, fail, read_text, regularizers
+from common import Clock, ModelConfig, evaluating, fail, load_ckpt, parse, parser, read_text, save_ckpt, update
 from torch import Tensor, nn
 
 from seq2seq.cells import RecurrentStack
@@ -80,14 +78,12 @@ def batches(ids: List[List[int]], labels: List[int], B: int, shuffle: bool) -> I
     order = torch.randperm(len(ids)).tolist() if shuffle else list(range(len(ids)))
     for k in range(0, len(ids), B):
         rows = [ids[j] for j in order[k : k + B]]
-        x = torch.full((len(rows), max(map(len, rows))), PAD)
-        for r, row in enumerate(rows):
-            x[r, : len(row)] = torch.tensor(row)
+        x = nn.utils.rnn.pad_sequence([torch.tensor(row) for row in rows], batch_first=True, padding_value=PAD)
         yield x, torch.tensor([len(row) for row in rows]), torch.tensor([labels[j] for j in order[k : k + B]])
 
 
 @dataclass
-class ClassifierConfig:
+class ClassifierConfig(ModelConfig):
     vocab: int
     classes: int
     cell: str = "lstm"  # or "gru"
@@ -98,9 +94,6 @@ class ClassifierConfig:
     emb_dropout: float = 0.0  # on the embeddings, new mask every step
     out_dropout: float = 0.0  # on the pooled vector
     reg: Regularizers = field(default_factory=Regularizers)  # (a)-(f) of docs/design.md §2
-
-    def __post_init__(self) -> None:
-        self.reg = Regularizers(**self.reg) if isinstance(self.reg, dict) else self.reg
 
 
 class Classifier(nn.Module):
@@ -129,35 +122,20 @@ class Classifier(nn.Module):
 
 @torch.no_grad()
 def accuracy(model: Classifier, ids: List[List[int]], labels: List[int], B: int) -> float:
-    model.eval()
-    right = sum(int((model(x, lens).argmax(1) == y).sum()) for x, lens, y in batches(ids, labels, B, False))
-    model.train()
+    with evaluating(model):
+        right = sum(int((model(x, lens).argmax(1) == y).sum()) for x, lens, y in batches(ids, labels, B, False))
     return right / len(ids)
 
 
-def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: Optional[List[str]] = None) -> dict:
+    p = parser(__doc__, hidden=128, batch_size=64, epochs=5, max_len=400, min_count=1, valid_frac=0.1,
+               max_minutes=0.0, out="runs/examples/classify")  # and --cell, common.SHARED, the rates
     p.add_argument("--data", required=True, help="TSV or JSONL file, or a Hugging Face hub id (split train)")
     p.add_argument("--valid", help="held-out file (default: --valid_frac of --data)")
     p.add_argument("--test", help="file scored once at the end (default for a hub id: its split test)")
     p.add_argument("--unit", choices=["word", "char"], default="word")
-    p.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
     p.add_argument("--pool", choices=["attention", "last", "mean"], default="attention")
-    for name, default in [("emb_dim", 64), ("hidden", 128), ("layers", 2), ("batch_size", 64), ("epochs", 5),
-                          ("max_len", 400), ("min_count", 1), ("seed", 0), ("threads", 1)]:
-        p.add_argument(f"--{name}", type=int, default=default)
-    for name, default in [("lr", 2e-3), ("clip", 1.0), ("valid_frac", 0.1), ("max_minutes", 0.0),
-                          ("emb_dropout", 0.0), ("out_dropout", 0.0)]:
-        p.add_argument(f"--{name}", type=float, default=default)
-    add_regularizer_args(p)
-    p.add_argument("--out", default="runs/examples/classify")
-    return p.parse_args(argv)
-
-
-def main(argv: Optional[List[str]] = None) -> dict:
-    args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
+    args = parse(p, argv)
     texts, labels = read(args.data, "train")
     if args.valid:
         valid = read(args.valid, "validation")
@@ -179,42 +157,35 @@ def main(argv: Optional[List[str]] = None) -> dict:
     stoi, classes = {t: i for i, t in enumerate(vocab)}, sorted(set(labels))
 
     def encode(split: Tuple[List[str], List[str]], name: str) -> Tuple[List[List[int]], List[int]]:
-        unknown = sorted(set(split[1]) - set(classes))
-        if unknown:
+        if unknown := sorted(set(split[1]) - set(classes)):
             fail(f"{name}: labels {unknown} do not occur in the training data (labels: {classes})")
         return [[stoi.get(t, UNK) for t in tokens(text)] or [UNK] for text in split[0]], \
             [classes.index(label) for label in split[1]]
 
     train, valid = encode((texts, labels), args.data), encode(valid, args.valid or args.data)
-    cfg = ClassifierConfig(len(vocab), len(classes), args.cell, args.emb_dim, args.hidden, args.layers, args.pool,
-                           args.emb_dropout, args.out_dropout, regularizers(args))
+    cfg = ClassifierConfig.from_args(args, vocab=len(vocab), classes=len(classes))
     model = Classifier(cfg)
     print(f"{len(train[0]):,} train / {len(valid[0]):,} valid texts, {len(vocab):,} {args.unit}s, classes {classes}; "
           f"{sum(p.numel() for p in model.parameters()):,} parameters; {cfg}")
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    os.makedirs(args.out, exist_ok=True)
-    path, best, start, busy, ntok = os.path.join(args.out, "ckpt.pt"), -1.0, time.perf_counter(), 0.0, 0
+    path, best, ntok, clock = os.path.join(args.out, "ckpt.pt"), -1.0, 0, Clock()
     for epoch in range(1, args.epochs + 1):
         for x, lens, y in batches(*train, args.batch_size, True):
-            tick = time.perf_counter()
-            loss = F.cross_entropy(model(x, lens), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-            opt.step()
-            busy, ntok = busy + time.perf_counter() - tick, ntok + int(lens.sum())
-            if 0 < args.max_minutes < (time.perf_counter() - start) / 60:
+            with clock:  # training time only: evaluation and checkpoints excluded
+                loss = F.cross_entropy(model(x, lens), y)
+                update(model, opt, loss, args.clip)
+            ntok += int(lens.sum())
+            if 0 < args.max_minutes < clock.minutes():
                 break
         acc = accuracy(model, *valid, args.batch_size)
-        print(f"epoch {epoch}  loss {loss.item():.4f}  valid accuracy {acc:.4f}  {ntok / busy:,.0f} tokens/s")
+        print(f"epoch {epoch}  loss {loss.item():.4f}  valid accuracy {acc:.4f}  {ntok / clock.busy:,.0f} tokens/s")
         if acc > best:
             best = acc
-            torch.save({"model_config": asdict(cfg), "model_state": model.state_dict(), "vocab": vocab,
-                        "classes": classes, "epoch": epoch, "train_config": vars(args), "valid_accuracy": acc}, path)
-        if 0 < args.max_minutes < (time.perf_counter() - start) / 60:
+            save_ckpt(path, model, args, vocab=vocab, classes=classes, epoch=epoch, valid_accuracy=acc)
+        if 0 < args.max_minutes < clock.minutes():
             break
-    model.load_state_dict(torch.load(path, weights_only=True)["model_state"])
-    results = {"valid_accuracy": best, "tokens_per_s": ntok / busy, "minutes": (time.perf_counter() - start) / 60}
+    model.load_state_dict(load_ckpt(path, "classify")["model_state"])
+    results = {"valid_accuracy": best, "tokens_per_s": ntok / clock.busy, "minutes": clock.minutes()}
     if tests:
         results["test_accuracy"] = accuracy(model, *encode(tests, args.test or args.data), args.batch_size)
     print(f"best valid accuracy {best:.4f}" + (f", test accuracy {results['test_accuracy']:.4f}" if tests else "")

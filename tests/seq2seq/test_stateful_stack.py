@@ -1,6 +1,6 @@
 """The initial states `RecurrentStack.forward` accepts for the examples (truncated BPTT): they equal torch.nn's
 h_0/c_0 on both paths, carrying the final states across two calls equals one call over the whole sequence, and a
-scripted stack accepts them. (These test seq2seq/cells.py; their home is tests/seq2seq/test_cells.py.)"""
+scripted stack accepts them. (They test seq2seq/cells.py against test_cells.py's torch.nn references.)"""
 
 import pytest
 import torch
