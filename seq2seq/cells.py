@@ -23,6 +23,7 @@ from torch.autograd.function import once_differentiable
 from torch.jit import Final
 
 from seq2seq.config import Regularizers
+from seq2seq.lstm_loop import lstm_loop
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -200,8 +201,9 @@ class RecurrentLayer(nn.Module):
     def _zoneout(self, prev: Tensor, new: Tensor, rate: float) -> Tensor:
         # Zoneout (Krueger et al. 2017): each unit keeps its previous value with probability `rate`;
         # eval uses the expectation rate * prev + (1 - rate) * new.
-        if self.training:  # uniform draws and a compare cost less than bernoulli_ on CPU, a select less than lerp
-            return torch.where(torch.rand_like(new) < rate, prev, new)
+        if self.training:  # uniform draws and a compare cost less than bernoulli_ on a CPU; lerp by the 0/1 mask is
+            # exact (PyTorch's lerp gives `end` at weight 1) and cheaper than where on a bool mask
+            return torch.lerp(new, prev, (torch.rand_like(new) < rate).to(new.dtype))
         return torch.lerp(new, prev, rate)
 
     def step(self, gx: Tensor, h: Tensor, c: Tensor, masks: Masks,
@@ -261,31 +263,59 @@ class RecurrentLayer(nn.Module):
         """
         B, T, D, H = x.size(0), x.size(1), self.num_dirs, self.hidden
         # Longest first, so that the sequences still running at step t are the first rows.
-        lens, order = lens.sort(descending=True, stable=True)
-        x = x.index_select(0, order)
+        lens_cpu = lens.to(device="cpu", dtype=torch.long)  # the packing needs them on the host anyway
+        in_order = bool((lens_cpu[:-1] >= lens_cpu[1:]).all())  # then sorting would copy x for nothing
+        order = torch.arange(B, device=x.device)
+        if not in_order:
+            lens, order = lens.sort(descending=True, stable=True)
+            lens_cpu = lens.to(device="cpu", dtype=torch.long)
+            x = x.index_select(0, order)
         xs = torch.stack([x, reverse_padded(x, lens)] if D == 2 else [x], 2)  # (B, T, D, I)
         masks = self.sample_masks(B, x)
         x_mask = masks.x_mask
         if x_mask is not None:  # variational dropout on x: one mask per sequence, the same at every step
             xs = xs * x_mask.transpose(0, 1).unsqueeze(1)
         # (N, D, I): the steps that run, step by step; batch_sizes[t] sequences run at step t.
-        data, batch_sizes = torch._pack_padded_sequence(xs, lens.to(device="cpu", dtype=torch.long), True)
+        data, batch_sizes = torch._pack_padded_sequence(xs, lens_cpu, True)
         gx = self.project(data.transpose(0, 1))  # (D, N, G*H): one matrix product for every step
         sizes: List[int] = batch_sizes.tolist()
+        if state is None:
+            h = x.new_zeros(D, B, H)
+            c = x.new_zeros(D, B, H if self.cell == "lstm" else 0)
+        elif in_order:
+            h, c = state[0], state[1]
+        else:  # in the sorted order of x
+            h, c = state[0].index_select(1, order), state[1].index_select(1, order)
+        if self.cell == "lstm" and self.training and deferring():  # backpropagation through time by hand
+            packed, h_n, c_n = self._lstm_loop(gx, h, c, masks, sizes)
+        else:
+            packed, h_n, c_n = self._loop(gx, h, c, masks, sizes)
+        out, _ = torch._pad_packed_sequence(packed.transpose(0, 1), batch_sizes, True, 0.0, T)
+        if D == 2:  # (B, T, D, H) → (B, T, 2H), the backward direction back in source order
+            out = torch.cat([out[:, :, 0], reverse_padded(out[:, :, 1], lens)], 2)
+        else:
+            out = out[:, :, 0]
+        if in_order:
+            return out, h_n, c_n
+        unsort = order.argsort()
+        return out.index_select(0, unsort), h_n.index_select(1, unsort), c_n.index_select(1, unsort)
+
+    def _loop(self, gx: Tensor, h: Tensor, c: Tensor, masks: Masks,
+              sizes: List[int]) -> Tuple[Tensor, Tensor, Tensor]:
+        """The time loop step by step (autograd records it when it records).
+
+        :param gx: (D, N, G*H) the packed steps' input projections; h, c: (D, B, H) initial states, sorted
+        :return: the packed outputs (D, N, H) and each sequence's final h and c (D, B, H)
+        """
         hh_log: Optional[List[Tensor]] = None
         if self.cell != "gru" and deferring():  # the GRU's W_hh h has its own bias term, inside r ⊙ (·)
             gx, logs = defer_weight_grads(gx, [masks.w_hh_t])
             hh_log = logs[0]
             masks = Masks(masks.x_mask, masks.h_mask, masks.c_mask, masks.w_hh_t.detach())
-        if state is None:
-            h = x.new_zeros(D, B, H)
-            c = x.new_zeros(D, B, H if self.cell == "lstm" else 0)
-        else:  # in the sorted order of x
-            h, c = state[0].index_select(1, order), state[1].index_select(1, order)
         h_ends: List[Tensor] = []  # final states of the sequences that have ended, shortest first
         c_ends: List[Tensor] = []
         outs: List[Tensor] = []
-        n = B
+        n = h.size(1)
         for gx_t in gx.split(sizes, 1):  # split, not gx[t]: indexing's backward would allocate a full gradient
             if gx_t.size(1) < n:  # sequences have ended: keep their final states, drop their rows
                 n = gx_t.size(1)
@@ -299,14 +329,25 @@ class RecurrentLayer(nn.Module):
         c_ends.append(c)
         h_ends.reverse()
         c_ends.reverse()
-        out, _ = torch._pad_packed_sequence(torch.cat(outs, 1).transpose(0, 1), batch_sizes, True, 0.0, T)
-        if D == 2:  # (B, T, D, H) → (B, T, 2H), the backward direction back in source order
-            out = torch.cat([out[:, :, 0], reverse_padded(out[:, :, 1], lens)], 2)
-        else:
-            out = out[:, :, 0]
-        unsort = order.argsort()
-        return out.index_select(0, unsort), torch.cat(h_ends, 1).index_select(1, unsort), \
-            torch.cat(c_ends, 1).index_select(1, unsort)
+        return torch.cat(outs, 1), torch.cat(h_ends, 1), torch.cat(c_ends, 1)
+
+    @torch.jit.unused
+    def _lstm_loop(self, gx: Tensor, h: Tensor, c: Tensor, masks: Masks,
+                   sizes: List[int]) -> Tuple[Tensor, Tensor, Tensor]:
+        """`_loop` for the LSTM in training, as one autograd node (seq2seq/lstm_loop.py): the per-step masks of
+        recurrent dropout and zoneout drawn for every step at once."""
+        D, N, H = gx.size(0), gx.size(1), self.hidden
+        g_mask: Optional[Tensor] = None
+        zc: Optional[Tensor] = None
+        zh: Optional[Tensor] = None
+        if self.recurrent_dropout > 0:  # Semeniuta et al.: d(g), scaled by 1/(1-p) as F.dropout does
+            keep = 1.0 - self.recurrent_dropout
+            g_mask = (torch.rand(D, N, H, device=gx.device) < keep).to(gx.dtype) / keep
+        if self.zoneout_c > 0:
+            zc = (torch.rand(D, N, H, device=gx.device) < self.zoneout_c).to(gx.dtype)
+        if self.zoneout_h > 0:
+            zh = (torch.rand(D, N, H, device=gx.device) < self.zoneout_h).to(gx.dtype)
+        return lstm_loop(gx, h, c, masks.w_hh_t.transpose(1, 2), masks.h_mask, masks.c_mask, g_mask, zc, zh, sizes)
 
 
 class RecurrentStack(nn.Module):
