@@ -40,6 +40,7 @@ from training.config import ConfigError, ExperimentConfig, save_config, scaled_r
 from training.corpus import Corpus, FilterStats, filter_pairs, load_split
 from training.distributed import World, all_max, all_sum, barrier, broadcast, gather, join, leave, share
 from training.evaluate import score
+from training.loss import smoothed_cross_entropy
 from training.metrics import MetricsLog
 from training.run import (
     best_checkpoint,
@@ -145,14 +146,10 @@ def batch_loss(model: Seq2Seq, src: list[list[int]], tgt: list[list[int]], devic
     # Only the scored steps are decoded and projected to the vocabulary: no work is spent on padding.
     logits = model(src_ids, src_lens, tgt_in, tgt_lens)  # (N, V)
     gold = tgt_out[torch.arange(tgt_out.size(1), device=device).unsqueeze(0) < tgt_lens.unsqueeze(1)]
-    logp = torch.log_softmax(logits.float(), dim=-1)  # in float32 under autocast too
-    # One log-softmax serves both the smoothed loss and the reported NLL (the (N, V) pass is costly on a CPU).
-    nll = -logp.gather(1, gold.unsqueeze(1)).sum()
-    loss = nll
-    if smoothing > 0:  # the same as F.cross_entropy(..., label_smoothing=smoothing)
-        uniform = -logp.mean(1).sum()
-        loss = (1.0 - smoothing) * nll + smoothing * uniform
-    return loss, nll.detach(), gold.numel()
+    # the same as F.cross_entropy(..., label_smoothing=smoothing, reduction="sum"), in float32 under autocast too,
+    # in one pass over the (N, V) logits (training/loss.py)
+    loss, nll = smoothed_cross_entropy(logits, gold, smoothing)
+    return loss, nll, gold.numel()
 
 
 class Trainer:
