@@ -129,3 +129,25 @@ def test_input_feeding_switch_changes_the_first_layer_input():
     assert off.decoder.layers[0].weight_ih.size(2) == 8
     src, lens = random_batch(B=2, S=4)
     assert off(src, lens, torch.randint(4, 26, (2, 3))).shape == (2, 3, 26)
+
+
+@pytest.mark.parametrize("attention", ["dot", "general", "concat"])
+def test_deferred_gradients_equal_autograd_s_per_step_gradients(attention, monkeypatch):
+    # the weights' gradients deferred to one product each equal those autograd records step by step (deferring
+    # off), for every parameter of the model, with each attention score
+    model = tiny_model(attention=attention).train()
+    src, lens = random_batch(B=5, S=6)
+    tgt, tgt_lens = torch.randint(4, 26, (5, 7)), torch.tensor([3, 7, 1, 5, 3])
+
+    def grads():
+        torch.manual_seed(1)
+        logits = model(src, lens, tgt, tgt_lens)
+        w = torch.linspace(-1, 1, logits.numel()).view_as(logits)
+        return torch.autograd.grad((logits * w).sum(), list(model.parameters()), allow_unused=True)
+
+    deferred = grads()
+    monkeypatch.setattr("seq2seq.decoder.deferring", lambda: False)
+    for g, r in zip(deferred, grads()):
+        assert (g is None) == (r is None)
+        if r is not None:
+            torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-5)
