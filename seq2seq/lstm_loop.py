@@ -41,12 +41,19 @@ def _autocast(device: torch.device) -> Tuple[bool, torch.dtype]:
     return torch.is_autocast_enabled(device.type), torch.get_autocast_dtype(device.type)
 
 
-def _ptr(t: Optional[Tensor]) -> Tuple[Optional[int], int]:
-    """A (D, n, W) tensor whose rows are contiguous as the C kernels take it: address and direction stride."""
+def _rows(t: Optional[Tensor]) -> Tuple[int, int, int]:
+    """A (D, N, W) tensor as the C kernels take it, rows contiguous: its address, its direction stride (elements)
+    and the bytes of one row, so that a step's rows are an address computed in Python, not a tensor slice;
+    zeros for None."""
     if t is None:
-        return None, 0
+        return 0, 0, 0
     assert t.stride(-1) == 1 and (t.size(1) == 1 or t.stride(1) == t.size(2)), "rows must be contiguous"
-    return t.data_ptr(), t.stride(0)
+    return t.data_ptr(), t.stride(0), t.size(2) * t.element_size()
+
+
+def _at(rows: Tuple[int, int, int], off: int) -> Optional[int]:
+    """The address of row `off` of `_rows`' tensor (None for no tensor: NULL)."""
+    return rows[0] + off * rows[2] if rows[0] else None
 
 
 class LSTMLoop(torch.autograd.Function):
@@ -74,6 +81,9 @@ class LSTMLoop(torch.autograd.Function):
         if on:  # every step in autocast's precision, as its products are
             h0, c0 = h0.to(low), c0.to(low)
             h_mask, c_mask, g_mask, zc, zh = [None if m is None else m.to(low) for m in (h_mask, c_mask, g_mask, zc, zh)]
+        if lib is not None:
+            h0, c0, gx = h0.contiguous(), c0.contiguous(), gx.contiguous()
+            gx_r, gm_r, cm_r, zc_r, zh_r = _rows(gx), _rows(g_mask), _rows(c_mask), _rows(zc), _rows(zh)
         h, c = h0, c0
         outs: List[Tensor] = []
         acts: List[Tensor] = []  # per step: [i f g o] after their nonlinearities (g before dropout)
@@ -92,11 +102,9 @@ class LSTMLoop(torch.autograd.Function):
             if lib is not None:  # the pointwise part in one pass, which also adds gx (no copy into the GEMM)
                 gates = _mm(a, w_t)
                 c_new, tc, h_new = gates.new_empty(3, gates.size(0), n, H).unbind(0)
-                lib.lstm_fwd(gates.size(0), n, H, *_ptr(gates), *_ptr(gx[:, off : off + n]), *_ptr(c), *_ptr(h),
-                             *_ptr(None if g_mask is None else g_mask[:, off : off + n]),
-                             *_ptr(None if c_mask is None else c_mask[:, :n]),
-                             *_ptr(None if zc is None else zc[:, off : off + n]),
-                             *_ptr(None if zh is None else zh[:, off : off + n]),
+                lib.lstm_fwd(gates.size(0), n, H, gates.data_ptr(), gates.stride(0), _at(gx_r, off), gx_r[1],
+                             c.data_ptr(), c.stride(0), h.data_ptr(), h.stride(0), _at(gm_r, off), gm_r[1],
+                             _at(cm_r, 0), cm_r[1], _at(zc_r, off), zc_r[1], _at(zh_r, off), zh_r[1],
                              c_new.data_ptr(), tc.data_ptr(), h_new.data_ptr())
                 acts.append(gates)
                 tanhs.append(tc)
@@ -150,7 +158,10 @@ class LSTMLoop(torch.autograd.Function):
             D, N = d_out.size(0), d_out.size(1)
             lib = kernels() if ctx.native else None
             d_out = d_out.contiguous()
+            if lib is not None:
+                gm_r, cm_r, zc_r, zh_r, do_r = _rows(g_mask), _rows(c_mask), _rows(zc), _rows(zh), _rows(d_out)
             d_gates = d_out.new_empty(D, N, 4 * H, dtype=dtype)  # also dL/dx̂
+            dg_r = _rows(d_gates)
             d_hn, d_cn = d_hn.to(dtype).contiguous(), d_cn.to(dtype).contiguous()
             dh, dc = d_hn[:, : sizes[-1]], d_cn[:, : sizes[-1]]  # dL/dh_t, dL/dc_t of the rows running at t
             off = N
@@ -165,13 +176,11 @@ class LSTMLoop(torch.autograd.Function):
                     dg_all = d_gates[:, off : off + n]
                     buf = d_out.new_empty(2 if zh is not None else 1, D, n, H)
                     dc_prev, dh_keep = buf[0], (buf[1] if zh is not None else None)
-                    lib.lstm_bwd(D, n, H, *_ptr(acts[t]), tc.data_ptr(), *_ptr(c_prev),
-                                 *_ptr(None if g_mask is None else g_mask[:, off : off + n]),
-                                 *_ptr(None if c_mask is None else c_mask[:, :n]),
-                                 *_ptr(None if zc is None else zc[:, off : off + n]),
-                                 *_ptr(None if zh is None else zh[:, off : off + n]),
-                                 *_ptr(dh), *_ptr(d_out[:, off : off + n]), *_ptr(dc), *_ptr(dg_all),
-                                 dc_prev.data_ptr(), None if dh_keep is None else dh_keep.data_ptr())
+                    lib.lstm_bwd(D, n, H, acts[t].data_ptr(), acts[t].stride(0), tc.data_ptr(), c_prev.data_ptr(),
+                                 c_prev.stride(0), _at(gm_r, off), gm_r[1], _at(cm_r, 0), cm_r[1], _at(zc_r, off),
+                                 zc_r[1], _at(zh_r, off), zh_r[1], dh.data_ptr(), dh.stride(0), _at(do_r, off),
+                                 do_r[1], dc.data_ptr(), dc.stride(0), _at(dg_r, off), dg_r[1], dc_prev.data_ptr(),
+                                 None if dh_keep is None else dh_keep.data_ptr())
                     da = _mm(dg_all, w)
                     dh_prev = da if h_mask is None else da * h_mask[:, :n]
                     if dh_keep is not None:
