@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import BinaryIO, Iterator, TextIO
 
 from seq2seq.atomic import atomic_file
+from seq2seq.attention_plot import plot_attention, require_matplotlib
 from seq2seq.cli import non_negative_float, positive_int
 from seq2seq.search import STOPS
 from seq2seq.translator import SearchOptions, Translator
@@ -62,10 +63,19 @@ def translate_stream(
     max_tokens: int,
     chunk_lines: int,
     quiet: bool,
+    plot_dir: str | None = None,
 ) -> int:
+    """Translate `source` line by line into `sink`; with `plot_dir`, also save line N's attention heatmap (best
+    hypothesis) as plot_dir/line-N.png (N from 1; an empty line has none)."""
     started, done = time.time(), 0
     for chunk in read_chunks(source, name, chunk_lines):
-        results = translator.translate(chunk, opts, max_tokens=max_tokens)
+        results = translator.translate(chunk, opts, max_tokens=max_tokens, with_alignment=plot_dir is not None)
+        if plot_dir is not None:
+            for i, r in enumerate(results):
+                if r.hypotheses and r.hypotheses[0].alignment is not None:
+                    best = r.hypotheses[0]
+                    plot_attention(r.source_tokens, best.tokens + ["</s>"], best.alignment,
+                                   os.path.join(plot_dir, f"line-{done + i + 1:06d}.png"))
         sink.write("".join(format_line(r, opts.n_best, scores) + "\n" for r in results))
         sink.flush()
         done += len(chunk)
@@ -94,6 +104,8 @@ def add_translate(commands: argparse._SubParsersAction) -> None:
                         "exported with one)")
     p.add_argument("--info", action="store_true", help="print the model's metadata (JSON) and exit")
     p.add_argument("--scores", action="store_true", help="append each hypothesis' score after a tab")
+    p.add_argument("--plot-attention", metavar="DIR", help="save each line's attention heatmap (best hypothesis; "
+                   "source x target pieces) as DIR/line-000001.png, ... (needs matplotlib)")
     p.add_argument("--max-tokens", type=positive_int, default=4096, help="token budget of a batch")
     p.add_argument("--chunk-lines", type=positive_int, default=2000, help="lines read and sorted together")
     p.add_argument("--device", default="cpu")
@@ -151,10 +163,15 @@ def translate_command(args: argparse.Namespace) -> int:
             opts = replace(opts, shortlist=args.shortlist)
         opts.validate()
         translator.check_options(opts)
+        if args.plot_attention:
+            require_matplotlib()
+            if os.path.exists(args.plot_attention) and not os.path.isdir(args.plot_attention):
+                raise InputError(f"--plot-attention {args.plot_attention}: exists and is not a folder")
+            os.makedirs(args.plot_attention, exist_ok=True)
 
         def into(sink: TextIO) -> None:
             translate_stream(translator, source, name, sink, opts, args.scores, args.max_tokens, args.chunk_lines,
-                             args.quiet)
+                             args.quiet, args.plot_attention)
 
         if args.output:  # a failure (a bad line, Ctrl-C) leaves an existing output as it was
             with atomic_file(args.output, "w", encoding="utf-8") as sink:

@@ -133,3 +133,45 @@ def test_an_output_that_cannot_be_written_is_named_before_the_model_loads(tmp_pa
         assert translate_here(missing, "-i", src, "-o", output) == 2
         assert f"--output {output}: {message}" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["in.de"]
+
+
+def test_plot_attention_saves_one_heatmap_per_translated_line(artifact, tmp_path):
+    from PIL import Image  # matplotlib's own dependency
+
+    plots = tmp_path / "plots"
+    out = run_translate(artifact, "Der hund spielt im park.\n\nEine katze.\n".encode(), "--beam", "2",
+                        "--plot-attention", str(plots))
+    assert out.returncode == 0, out.stderr.decode()
+    assert sorted(os.listdir(plots)) == ["line-000001.png", "line-000003.png"]  # the empty line has none
+    for name in os.listdir(plots):
+        with Image.open(plots / name) as im:
+            assert im.format == "PNG" and im.width > 100 and im.height > 100
+    (tmp_path / "file").write_text("x")
+    out = run_translate(artifact, b"x\n", "--plot-attention", str(tmp_path / "file"))
+    assert out.returncode == 2 and "is not a folder" in out.stderr.decode()
+
+
+def test_plot_attention_labels_the_axes_with_the_pieces(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from seq2seq.attention_plot import plot_attention
+
+    seen = {}
+    real = plt.Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        ax = fig.axes[0]
+        seen["x"] = [t.get_text() for t in ax.get_xticklabels()]
+        seen["y"] = [t.get_text() for t in ax.get_yticklabels()]
+        return real(fig, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Figure, "savefig", spy)
+    plot_attention(["▁Ein", "▁Hund", "</s>"], ["▁A", "▁dog", "</s>"],
+                   [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.0, 0.1, 0.9]], str(tmp_path / "a.png"))
+    assert seen == {"x": ["▁Ein", "▁Hund", "</s>"], "y": ["▁A", "▁dog", "</s>"]}
+    assert (tmp_path / "a.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="3 x 3"):
+        plot_attention(["a", "b", "c"], ["x", "y", "z"], [[1.0]], str(tmp_path / "b.png"))
