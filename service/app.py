@@ -22,6 +22,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from service.access import Access, KeyRoutesMiddleware, paths_of
 from service.connection import LIMITS_KEY, ConnectionLimits
 from service.errors import install_error_handlers
+from service.files import FileHandler
 from service.metrics import Metrics
 from service.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from service.routes import router
@@ -36,7 +37,10 @@ DESCRIPTION = """Recurrent neural machine translation, LibreTranslate-compatible
 `POST /translate` takes LibreTranslate's fields (`q`, `source`, `target`, `format`, `alternatives`,
 `api_key`) as JSON or as a form, plus extensions (`beam_size`, `return_scores`, `return_alignment`).
 Text is split into lines and sentences (after `.`, `!`, `?`, `…` followed by a space and no lowercase
-letter); spaces and line breaks are kept. Errors are `{"error": "..."}`.
+letter); spaces and line breaks are kept. With `format: html` the text of each block is translated and the
+markup comes back as it was, inline tags around the words they wrapped. Errors are `{"error": "..."}`.
+`POST /translate_file` translates a .txt or .html file, to download once from `/download_file/{name}`;
+`GET /` is a web page for all of it.
 """
 
 
@@ -58,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             loading.cancel()
             await asyncio.gather(loading, return_exceptions=True)
             await runtime.stop()
+            app.state.files.close()  # the translated files nobody downloaded
 
     disabled = paths_of(settings.disabled_routes)
     docs = "/docs" not in settings.disabled_routes  # the pages and the schema they read go together
@@ -67,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings, app.state.metrics, app.state.runtime = settings, metrics, runtime
     app.state.translate = TranslateHandler(settings, runtime, metrics, access)
     app.state.detect = app.state.translate.detect
+    app.state.files = FileHandler(settings, app.state.translate)
     app.state.on_fatal = None
     install_error_handlers(app)
     # the shared router stays whole (every app of a process includes it); this app includes what is enabled

@@ -4,7 +4,8 @@ Every body, whatever its type and whether chunked or not, is read first with one
 as soon as it passes `max_bytes` and (408) when it is not in within `timeout_s`, so nothing larger is ever held
 in memory or on disk. The fields are then parsed from those bytes. Text is UTF-8, strictly: a form that is not
 is refused (400), and so is a JSON string anywhere in the body, a key or a value, that holds a lone surrogate
-(`"\\ud800"`), which no tokenizer takes and no response could quote.
+(`"\\ud800"`), which no tokenizer takes and no response could quote. A file part is refused, except by
+`read_file_form` (`POST /translate_file`), which keeps its bytes as they came.
 """
 
 from __future__ import annotations
@@ -40,6 +41,23 @@ async def read_body(request: Request, max_bytes: int, timeout_s: float) -> dict[
     if query and not body.strip() and content_type != JSON:  # every field in the query string of the POST
         return _fields(_urlencoded(query))
     return _json(body)
+
+
+async def read_file_form(request: Request, max_bytes: int, timeout_s: float
+                         ) -> tuple[dict[str, Any], dict[str, tuple[str, bytes]]]:
+    """A multipart form that carries files (`POST /translate_file`): its text fields (the query string's win, as in
+    `read_body`) and its file parts, name → (file name, bytes); the first part of a name counts.
+
+    :raises ApiError: 413 over `max_bytes`, 408 after `timeout_s`, 400 for a body that is not multipart/form-data.
+    """
+    body = await read_capped(request, max_bytes, timeout_s)
+    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != MULTIPART:
+        raise ApiError(400, "Invalid request: send the file as multipart/form-data (a form with a file field)")
+    parts = _MultipartFields(files={})
+    _parse_multipart(parts, body, options.get(b"boundary", b""))
+    assert parts.files is not None
+    return _with_query(_fields(parts.fields), request.scope.get("query_string", b"")), parts.files
 
 
 def _with_query(fields: dict[str, Any], query: bytes) -> dict[str, Any]:
@@ -122,9 +140,14 @@ def _urlencoded(body: bytes) -> list[tuple[str, str]]:
 
 
 def _multipart(body: bytes, boundary: bytes) -> list[tuple[str, str]]:
+    parts = _MultipartFields()
+    _parse_multipart(parts, body, boundary)
+    return parts.fields
+
+
+def _parse_multipart(parts: _MultipartFields, body: bytes, boundary: bytes) -> None:
     if not boundary:
         raise ApiError(400, "Invalid request: a multipart/form-data body needs a boundary in its Content-Type")
-    parts = _MultipartFields()
     try:
         parser = MultipartParser(boundary, parts.callbacks())
         parser.write(body)
@@ -133,14 +156,16 @@ def _multipart(body: bytes, boundary: bytes) -> list[tuple[str, str]]:
         raise ApiError(400, f"Invalid request: malformed form body ({shown(str(exc), 80)})") from None
     if not parts.ended:
         raise ApiError(400, "Invalid request: malformed form body (it ends before its closing boundary)")
-    return parts.fields
 
 
 class _MultipartFields:
-    """python-multipart's callbacks, collecting text fields; a file part is refused as soon as its headers end."""
+    """python-multipart's callbacks, collecting text fields; a file part is refused as soon as its headers end,
+    unless `files` is given: then file parts go there, name → (file name, bytes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, files: dict[str, tuple[str, bytes]] | None = None) -> None:
         self.fields: list[tuple[str, str]] = []
+        self.files = files
+        self._filename: str | None = None
         self.ended = False
         self._header_name, self._header_value = bytearray(), bytearray()
         self._disposition = b""
@@ -154,7 +179,7 @@ class _MultipartFields:
                 "on_part_end": self._part_end, "on_end": self._end}
 
     def _begin(self) -> None:
-        self._disposition, self._data = b"", bytearray()
+        self._disposition, self._data, self._filename = b"", bytearray(), None
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_name += data[start:end]
@@ -173,13 +198,18 @@ class _MultipartFields:
             raise ApiError(400, "Invalid request: a form part has no name (Content-Disposition: form-data; name=...)")
         self._name = _utf8(options[b"name"])
         if b"filename" in options:
-            raise ApiError(400, f"Invalid request: {shown(self._name)} must be a text field, not a file")
+            if self.files is None:
+                raise ApiError(400, f"Invalid request: {shown(self._name)} must be a text field, not a file")
+            self._filename = _utf8(options[b"filename"])
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         self._data += data[start:end]
 
     def _part_end(self) -> None:
-        self.fields.append((self._name, _utf8(self._data)))
+        if self._filename is None:
+            self.fields.append((self._name, _utf8(self._data)))
+        elif self.files is not None:
+            self.files.setdefault(self._name, (self._filename, bytes(self._data)))
 
     def _end(self) -> None:
         self.ended = True

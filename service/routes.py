@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from service import page
 from service.errors import ApiError
+from service.files import FORMATS
 from service.languages import NAMES, languages
 from service.schemas import (
     DetectedLanguage,
@@ -21,6 +23,7 @@ from service.schemas import (
     LanguageRef,
     ModelPair,
     ReadyBody,
+    TranslateFileResponse,
     TranslateRequest,
     TranslateResponse,
 )
@@ -38,6 +41,12 @@ def _body_doc(model: type[BaseModel]) -> dict:
 
 
 _TRANSLATE_BODY, _DETECT_BODY = _body_doc(TranslateRequest), _body_doc(DetectRequest)
+_FILE_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file", "source", "target"],
+    "properties": {"file": {"type": "string", "format": "binary", "description": f"{', '.join(FORMATS)}, UTF-8"},
+                   "source": {"type": "string", "description": "source language code, or 'auto'"},
+                   "target": {"type": "string", "description": "target language code"},
+                   "api_key": {"type": "string", "description": "API key, when the server requires one"}}}}}}}
 
 
 @router.post("/translate", response_model=TranslateResponse, response_model_exclude_none=True, responses=_ERRORS,
@@ -82,7 +91,8 @@ async def frontend_settings(request: Request) -> FrontendSettings:
     target = "en" if "en" in targets else targets[0]
     return FrontendSettings(
         charLimit=settings.max_chars_per_request, frontendTimeout=500, apiKeys=bool(settings.api_keys),
-        keyRequired=bool(settings.api_keys), suggestions=False, filesTranslation=False, supportedFilesFormat=[],
+        keyRequired=bool(settings.api_keys), suggestions=False, filesTranslation=True,
+        supportedFilesFormat=list(FORMATS),
         language=FrontendLanguages(source=LanguageRef(code="auto", name="Auto Detect"),
                                    target=LanguageRef(code=target, name=NAMES.get(target, target))),
     )
@@ -98,3 +108,25 @@ async def suggest() -> None:
 async def detect(request: Request) -> list[DetectedLanguage]:
     return await request.app.state.detect(request)
 
+
+
+@router.post("/translate_file", response_model=TranslateFileResponse, responses=_ERRORS, openapi_extra=_FILE_BODY,
+             summary="Translate a .txt or .html file; download the translation once (LibreTranslate-compatible)")
+async def translate_file(request: Request) -> TranslateFileResponse:
+    return await request.app.state.files(request)
+
+
+@router.get("/download_file/{name}", response_class=Response, responses={404: {"model": ErrorBody}},
+            summary="Download a translated file, once: then it is deleted")
+async def download_file(request: Request, name: str) -> Response:
+    return request.app.state.files.download(name)
+
+
+@router.get("/", include_in_schema=False)
+async def index() -> Response:
+    return page.asset("index.html")
+
+
+@router.get("/static/{name}", include_in_schema=False)
+async def static(name: str) -> Response:
+    return page.asset(name)

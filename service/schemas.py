@@ -21,7 +21,8 @@ class TranslateRequest(BaseModel):
     q: str | list[str] = Field(description="text to translate, or a list of texts (answered as a list)")
     source: str = Field(description="source language code, or 'auto' (the one language that translates to target)")
     target: str = Field(description="target language code")
-    format: str = Field("text", description="'text' (plain text); 'html' is not supported")
+    format: str = Field("text", description="'text' (plain text) or 'html' (the text of the markup is translated, "
+                                            "inline tags follow their words; service/html.py)")
     alternatives: int = Field(0, ge=0, description="how many alternative translations to return besides the best")
     api_key: str | None = Field(None, description="API key, when the server requires one")
     # --- extensions
@@ -76,6 +77,12 @@ class TranslateResponse(BaseModel):
     sentences: list[SentenceDetail] | list[list[SentenceDetail]] | None = Field(
         None, description="only with return_scores or return_alignment"
     )
+
+
+class TranslateFileResponse(BaseModel):
+    """`POST /translate_file`: where to download the translation, once."""
+
+    translatedFileUrl: str  # noqa: N815 (LibreTranslate's name)
 
 
 class Language(BaseModel):

@@ -13,6 +13,8 @@ would believe any loopback client by default, so one client could claim any addr
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import uvicorn
@@ -50,8 +52,14 @@ def serve(settings: Settings) -> None:
         raise SystemExit(f"{exc} (give -m/--model or set SEQ2SEQ_MODELS)") from None
     options = uvicorn_options(settings)
     if settings.workers > 1:
-        os.environ.update(settings.to_env())
-        uvicorn.run("service.app:create_app_from_env", factory=True, workers=settings.workers, **options)
+        # one folder of translated files for every worker: a download may reach another worker than the upload
+        shared = "" if settings.files_dir else tempfile.mkdtemp(prefix="seq2seq-files-")
+        os.environ.update(settings.model_copy(update={"files_dir": settings.files_dir or shared}).to_env())
+        try:
+            uvicorn.run("service.app:create_app_from_env", factory=True, workers=settings.workers, **options)
+        finally:
+            if shared:
+                shutil.rmtree(shared, ignore_errors=True)
         return
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, **options))

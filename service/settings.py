@@ -68,12 +68,29 @@ class Settings(BaseSettings):
     max_beam_times_nbest: int = Field(64, ge=1, description="limit on beam_size x (alternatives + 1)")
     max_alternatives: int = Field(8, ge=0, description="limit on `alternatives`")
 
+    # --- file translation (service/files.py)
+    max_file_bytes: int = Field(
+        200_000, ge=1, description="size of a file sent to /translate_file (its sentences count against "
+        "queue_max_sentences too)"
+    )
+    file_expiry_s: float = Field(
+        600.0, gt=0, description="a translated file not downloaded within this is deleted"
+    )
+    files_dir: str = Field(
+        "", description="folder of the translated files until they are downloaded; empty: a temporary folder of "
+        "the server's (several workers or replicas that share one must be given it)"
+    )
+
     # --- batching across requests
     batch_max_tokens: int = Field(4096, ge=1, description="source tokens (padded) decoded together")
     batch_wait_ms: float = Field(5.0, ge=0, description="how long the first sentence waits for company")
     batch_linger_ms: float = Field(
         100.0, ge=0, description="after a batch, how long the next one waits (at most a tenth of that batch's "
         "decoding time) for the clients it answered to send their next sentences; 0: off"
+    )
+    batch_continuous: bool = Field(
+        True, description="sentences join the running decoding between its steps (artifacts of format 3 and later; "
+        "batch_linger_ms then does not apply); false: each batch decodes to its end before the next starts"
     )
     queue_max_sentences: int = Field(2048, ge=1, description="sentences waiting; beyond it requests get 503")
     request_timeout_s: float = Field(60.0, gt=0, description="a request not done by then gets 503")

@@ -2,7 +2,7 @@
 
 Order of checks: body (413, 408, 400) → back-off after wrong keys, API key, rate limit (429, 403) → fields (400)
 → models ready (503) → languages: the model of the pair, or two through the pivot (400) → format (400) → sizes
-(413) → search options (400) → queue (503). Everything
+(413) → HTML the parser gives up on (400) → search options (400) → queue (503). Everything
 before the queue is cheap, so a refused request costs the server almost nothing. A client that goes away
 before its answer (while sending its body, or waiting for the decoder) is answered 499, which nobody reads.
 """
@@ -18,10 +18,12 @@ from fastapi import Request
 from starlette.requests import ClientDisconnect
 
 from seq2seq.translator import Hypothesis, SearchOptions, Translator
+from service import html
 from service.access import Access, client_address
 from service.batcher import Batcher, DeadlineExceededError, QueueFullError, ShuttingDownError
 from service.body import read_body
 from service.errors import ApiError, shown
+from service.inline import Link, word_links
 from service.metrics import Metrics
 from service.runtime import Model, Runtime
 from service.schemas import (
@@ -73,6 +75,11 @@ class TranslateHandler:
 
     async def __call__(self, request: Request) -> TranslateResponse:
         req = TranslateRequest.model_validate(await self.read(request))
+        return await self.translate(request, req)
+
+    async def translate(self, request: Request, req: TranslateRequest, check_sizes: bool = True) -> TranslateResponse:
+        """`req` translated, for a client already admitted. `check_sizes` False: the caller has bounded the text
+        itself (a file of /translate_file, by `max_file_bytes`)."""
         if not req.q:  # "" or []: LibreTranslate's answer for both
             raise ApiError(400, "Invalid request: missing q parameter")
         items = [req.q] if isinstance(req.q, str) else req.q
@@ -83,12 +90,13 @@ class TranslateHandler:
         for source in dict.fromkeys(sources):
             plans[source] = self._plan(source, req.target)
         self._check_format(req)
-        self._check_sizes(items)
+        if check_sizes:
+            self._check_sizes(items)
         pivoted = [src for src, hops in plans.items() if hops is not None and len(hops) > 1]
         if pivoted and req.return_alignment:
             raise ApiError(400, f"return_alignment: {pivoted[0]} to {req.target} goes through {self.settings.pivot}, "
                                 "so no attention links its source to its translation")
-        segmented = [segment(item) for item in items]
+        segmented = self._split(req, items)
         count = sum(len(seg.sentences) for seg in segmented)
         if count > self.settings.queue_max_sentences:  # could never be queued: not a 503 to retry
             raise ApiError(413, f"Invalid request: {count} sentences; the server queues at most "
@@ -98,7 +106,7 @@ class TranslateHandler:
         async def group(source: str, hops: list[Model] | None) -> None:
             which = [i for i, s in enumerate(sources) if s == source]
             if hops is None:
-                done = [_unchanged_item(req, items[i]) for i in which]
+                done = [_unchanged_item(req, items[i], segmented[i]) for i in which]
             else:
                 done = await self._translate(request, req, hops, [segmented[i] for i in which])
             for i, response in zip(which, done, strict=True):
@@ -133,7 +141,7 @@ class TranslateHandler:
         return self.runtime.route(source, target)
 
     async def _translate(self, request: Request, req: TranslateRequest, hops: list[Model],
-                         segmented: list[Segmented]) -> list[tuple[str, list[str], list[SentenceDetail]]]:
+                         segmented: list[Segmented | html.Page]) -> list[tuple[str, list[str], list[SentenceDetail]]]:
         """Decode the sentences of some items of q through `hops` (one model, or two through the pivot)."""
         first, last = hops[0], hops[-1]
         opts = self._search_options(req, last.translator)
@@ -143,12 +151,14 @@ class TranslateHandler:
             middle = await self._decode(first.batcher, request, ids, replace(first.translator.defaults, n_best=1),
                                         False)
             ids = [last.translator.encode(h[0].text if h else "") for h in middle]
-        hyps = await self._decode(last.batcher, request, ids, opts, req.return_alignment)
+        aligned = len(hops) == 1  # through a pivot, no attention links the source to the translation
+        hyps = await self._decode(last.batcher, request, ids, opts,
+                                  req.return_alignment or (req.format == "html" and aligned))
         responses, start = [], 0
         for seg in segmented:
             count = len(seg.sentences)
             responses.append(self._item(req, last.translator, seg, ids[start : start + count],
-                                        hyps[start : start + count]))
+                                        hyps[start : start + count], aligned))
             start += count
         return responses
 
@@ -165,9 +175,23 @@ class TranslateHandler:
                             f"({', '.join(candidates)}); give the source language")
 
     def _check_format(self, req: TranslateRequest) -> None:
-        if req.format != "text":
-            raise ApiError(400, f"format '{shown(req.format)}' is not supported: this server translates plain text; "
-                                "send format=text")
+        if req.format not in ("text", "html"):
+            raise ApiError(400, f"format '{shown(req.format)}' is not supported: send format=text (plain text) or "
+                                "format=html")
+
+    @staticmethod
+    def _split(req: TranslateRequest, items: list[str]) -> list[Segmented | html.Page]:
+        """Each item's sentences: of its text, or of the text runs of its HTML (service/html.py)."""
+        if req.format == "text":
+            return [segment(item) for item in items]
+        pages = []
+        for i, item in enumerate(items):
+            try:
+                pages.append(html.parse(item))
+            except ValueError as exc:  # markup html.parser gives up on, or nested too deep
+                where = f"q[{i}]" if len(items) > 1 else "q"
+                raise ApiError(400, f"Invalid request: {where} is HTML this server cannot translate: {exc}") from None
+        return pages
 
     def _check_sizes(self, items: list[str]) -> None:
         s = self.settings
@@ -240,16 +264,21 @@ class TranslateHandler:
         self.metrics.rejected.labels("timeout").inc()
         raise overloaded
 
-    def _item(self, req: TranslateRequest, translator: Translator, seg: Segmented, ids: list[list[int]],
-              hyps: list[list[Hypothesis]]) -> tuple[str, list[str], list[SentenceDetail]]:
-        """(translation, alternatives, sentence details) of one item of q."""
-        best = [h[0].text if h else "" for h in hyps]
-        text = seg.join(best)
+    def _item(self, req: TranslateRequest, translator: Translator, seg: Segmented | html.Page, ids: list[list[int]],
+              hyps: list[list[Hypothesis]], aligned: bool) -> tuple[str, list[str], list[SentenceDetail]]:
+        """(translation, alternatives, sentence details) of one item of q. With HTML, the alternatives are pages
+        too: the k-th best translation of each sentence with the tags put back by its own attention."""
         found = max((len(h) for h in hyps), default=1) - 1  # fewer hypotheses may finish than were asked for
-        alternatives = [
-            seg.join([h[min(k, len(h) - 1)].text if h else "" for h in hyps])
-            for k in range(1, min(found, req.alternatives) + 1)
-        ]
+        if isinstance(seg, html.Page):
+            pieces = [translator.src_tok.id_to_piece(src_ids[:-1]) for src_ids in ids]  # EOS off
+            text, *alternatives = [seg.render(_html_targets(pieces, hyps, k, aligned))
+                                   for k in range(min(found, req.alternatives) + 1)]
+        else:
+            text = seg.join([h[0].text if h else "" for h in hyps])
+            alternatives = [
+                seg.join([h[min(k, len(h) - 1)].text if h else "" for h in hyps])
+                for k in range(1, min(found, req.alternatives) + 1)
+            ]
         details = []
         if req.return_scores or req.return_alignment:
             for sentence, src_ids, h in zip(seg.sentences, ids, hyps, strict=True):
@@ -267,10 +296,26 @@ class TranslateHandler:
         return text, alternatives, details
 
 
-def _unchanged_item(req: TranslateRequest, item: str) -> tuple[str, list[str], list[SentenceDetail]]:
+def _unchanged_item(req: TranslateRequest, item: str, seg: Segmented | html.Page
+                    ) -> tuple[str, list[str], list[SentenceDetail]]:
     """An item whose source is its target, as it came."""
-    details = [SentenceDetail(source=s, translation=s) for s in segment(item).sentences]
+    details = [SentenceDetail(source=s, translation=s) for s in seg.sentences]
     return item, [item] * req.alternatives, details
+
+
+def _html_targets(pieces: list[list[str]], hyps: list[list[Hypothesis]], k: int, aligned: bool
+                  ) -> list[tuple[str, list[Link] | None]]:
+    """Each sentence's k-th best translation (or its last) and its word links from attention (service/inline.py);
+    None where there is no attention from the source to read."""
+    out: list[tuple[str, list[Link] | None]] = []
+    for src, h in zip(pieces, hyps, strict=True):
+        top = h[min(k, len(h) - 1)] if h else None
+        if top is None:
+            out.append(("", []))
+        else:
+            links = word_links(src, top.tokens, top.alignment) if aligned and top.alignment is not None else None
+            out.append((top.text, links))
+    return out
 
 
 def _shape(req: TranslateRequest, detected: list[DetectedLanguage] | None,

@@ -53,7 +53,7 @@ def test_invalid_fields_are_400(client: httpx.Client, body: dict, words: tuple[s
 @pytest.mark.parametrize(("body", "words"), [
     ({"q": LINE, "source": "fr", "target": "en"}, ("fr is not supported as a source language", "de to en")),
     ({"q": LINE, "source": "de", "target": "es"}, ("es is not supported as a target language",)),
-    ({"q": LINE, "format": "html", **DE_EN}, ("'html' is not supported", "format=text")),
+    ({"q": LINE, "format": "xml", **DE_EN}, ("'xml' is not supported", "format=text", "format=html")),
 ])
 def test_languages_and_format(client: httpx.Client, body: dict, words: tuple[str, ...]) -> None:
     assert_error(client.post("/translate", json=body), 400, *words)

@@ -97,6 +97,9 @@ def test_served_from_the_serve_install(served: str) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["translatedText"].strip()
+    page = httpx.get(served + "/", timeout=10)  # service/static/ is package data: the page is in the install
+    assert page.status_code == 200 and "static/app.js" in page.text
+    assert httpx.get(served + "/static/app.js", timeout=10).status_code == 200
 
 
 def test_translate_from_the_serve_install(serve_env: Path, artifact: Path, tmp_path: Path) -> None:

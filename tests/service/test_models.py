@@ -110,6 +110,21 @@ def test_one_server_serves_every_pair_and_pivots_through_english(artifact: Path,
         assert sample_value(metrics, "seq2seq_sentences_total", pair="en-fr") >= 2
 
 
+def test_html_through_the_pivot_places_tags_by_position(artifact: Path, en_fr: Path) -> None:
+    """No attention links a source to its translation across two hops: inline tags go by relative position."""
+    from bs4 import BeautifulSoup
+
+    de_en, en_fr_model = Translator.load(str(artifact)), Translator.load(str(en_fr))
+    expected = " ".join(t.text for t in en_fr_model.translate([t.text for t in de_en.translate(LINES)]))
+    page = f'<p class="x">{LINES[0]} <a href="/y">{LINES[1]}</a></p>'
+    with live_server(artifact, models=[str(artifact), str(en_fr)]) as server, httpx.Client(base_url=server.url) as c:
+        r = c.post("/translate", json={"q": page, "source": "de", "target": "fr", "format": "html"})
+    assert r.status_code == 200, r.text
+    out = r.json()["translatedText"]
+    assert out.startswith('<p class="x">') and out.endswith("</a></p>") and out.count('<a href="/y">') == 1
+    assert BeautifulSoup(out, "html.parser").get_text() == expected
+
+
 def test_a_folder_serves_every_model_in_it(models_folder: Path) -> None:
     with live_server(models_folder, models=[str(models_folder)]) as server, httpx.Client(base_url=server.url) as c:
         assert sorted(m["model"] for m in c.get("/ready").json()["models"]) == ["de-en.pt", "en-fr.pt"]

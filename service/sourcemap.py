@@ -1,0 +1,177 @@
+"""Parse HTML with BeautifulSoup's `html.parser` builder and note where in the source each node lies.
+
+`parse(source)` gives the tree (bs4's, with its recovery from broken markup: an element left open is closed by
+an enclosing element's end tag, a stray end tag is ignored) and a `SourceMap` of character ranges: each string's
+and comment's, each element's start tag, and its end tag where the source has one. service/html.py splices
+translations into the source by them, so nothing outside the translated text is serialized again.
+
+html.parser reports the line and column where each event (a tag, a string, a comment) starts, and each event
+starts where the one before it ended, so an event ends where the next one starts.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, NavigableString, PageElement, ParserRejectedMarkup, Tag
+from bs4.builder import HTMLParserTreeBuilder
+from bs4.builder._htmlparser import BeautifulSoupHTMLParser
+
+Range = tuple[int, int]  # characters [start, end) of the source
+
+warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)  # "index.html" is a page here, too
+
+
+@dataclass
+class SourceMap:
+    """Where the nodes of one parsed page lie in its source."""
+
+    ranges: dict[int, Range]  # id(string or comment) → its characters; -id(tag) → its start tag; id(tag) → end tag
+    deepest: int  # the most elements open at once
+
+    def start_tag(self, tag: Tag) -> Range:
+        return self.ranges[-id(tag)]
+
+    def end_tag(self, tag: Tag) -> Range | None:
+        return self.ranges.get(id(tag))
+
+    def extent(self, node: PageElement) -> Range:
+        """All the characters of a node, its markup included. :raises KeyError: a node not seen while parsing"""
+        if not isinstance(node, Tag):
+            return self.ranges[id(node)]
+        start, end = self.start_tag(node)
+        closed = self.end_tag(node)
+        if closed is not None:
+            return start, closed[1]
+        if node.contents:  # the end tag is implicit: the element ends with its last child
+            end = max(end, self.extent(node.contents[-1])[1])
+        return start, end
+
+
+def parse(source: str) -> tuple[BeautifulSoup, SourceMap]:
+    """The tree of an HTML fragment or document, and where its nodes lie in `source`.
+
+    :raises bs4.ParserRejectedMarkup: markup html.parser gives up on
+    """
+    builder = _Builder()
+    soup = BeautifulSoup(source, builder=builder)
+    return soup, builder.map
+
+
+class _Parser(BeautifulSoupHTMLParser):
+    """bs4's driver of html.parser, noting the ranges of `SourceMap` as it goes."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.ranges: dict[int, Range] = {}
+        self.lines: list[int] = [0]  # offset of each line's first character (getpos() counts lines from 1)
+        self.size = 0
+        self.data_at: int | None = None  # where the string being gathered began
+        self.ending: list[int] = []  # keys of `ranges` that end where the next event starts
+        self.last_start = -1  # where the last start tag began
+        self.deepest = 0
+
+    def feed(self, data: str) -> None:
+        self.lines += [m.end() for m in re.finditer("\n", data)]
+        self.size += len(data)
+        super().feed(data)
+
+    def close(self) -> None:
+        # what is left is a construct the input cut short (`<b`, `<p class="x`), which html.parser now reads as
+        # text: a string of its own, so that it can be told apart (it starts with "<")
+        self._event(self._pos())
+        super().close()
+        self._event(self.size)
+
+    def _pos(self) -> int:
+        line, column = self.getpos()
+        return self.lines[line - 1] + column
+
+    def _ended(self, at: int) -> None:
+        """Something starts at `at`: the markup before it ends there."""
+        for key in self.ending:
+            self.ranges[key] = (self.ranges[key][0], at)
+        self.ending = []
+
+    def _last_child(self) -> PageElement | None:
+        contents = self.soup.currentTag.contents
+        return contents[-1] if contents else None
+
+    def _event(self, at: int) -> None:
+        """Markup starts at `at`: the string gathered before it is complete (bs4 adds it to the tree now)."""
+        self._ended(at)
+        if self.data_at is not None:
+            self.soup.endData()
+            node = self._last_child()
+            if isinstance(node, NavigableString):
+                self.ranges[id(node)] = (self.data_at, at)
+            self.data_at = None
+
+    def _markup(self, handler: object, data: str) -> None:
+        """A comment, declaration or processing instruction: bs4 adds it; it ends where the next event starts."""
+        at = self._pos()
+        self._event(at)
+        handler(data)  # type: ignore[operator]
+        node = self._last_child()
+        if node is not None and id(node) not in self.ranges:
+            self.ranges[id(node)] = (at, at)
+            self.ending.append(id(node))
+
+    def handle_starttag(self, name: str, attrs: list[tuple[str, str | None]], handle_empty_element: bool = True
+                        ) -> None:
+        at = self._pos()
+        self._event(at)
+        text = self.get_starttag_text() or ""
+        self.last_start = at
+        super().handle_starttag(name, attrs, handle_empty_element)
+        self.deepest = max(self.deepest, len(self.soup.tagStack) - 1)
+        for tag in (self.soup.currentTag, self._last_child()):  # the tag is open, or closed at once (<br>)
+            if isinstance(tag, Tag) and tag.name == name and -id(tag) not in self.ranges:
+                self.ranges[-id(tag)] = (at, at + len(text))
+                break
+
+    def handle_endtag(self, name: str, check_already_closed: bool = True) -> None:
+        at = self._pos()
+        if at != self.last_start:  # an end tag of the source, not the one bs4 sends itself for <br> or <b/>
+            self._event(at)
+            for tag in reversed(self.soup.tagStack[1:]):  # bs4 closes the innermost open element of that name
+                if tag.name == name:
+                    self.ranges[id(tag)] = (at, at)
+                    self.ending.append(id(tag))
+                    break
+        super().handle_endtag(name, check_already_closed)
+
+    def handle_data(self, data: str) -> None:
+        if self.data_at is None:
+            self.data_at = self._pos()
+            self._ended(self.data_at)
+        super().handle_data(data)
+
+    def handle_comment(self, data: str) -> None:
+        self._markup(super().handle_comment, data)
+
+    def handle_decl(self, data: str) -> None:
+        self._markup(super().handle_decl, data)
+
+    def unknown_decl(self, data: str) -> None:
+        self._markup(super().unknown_decl, data)
+
+    def handle_pi(self, data: str) -> None:
+        self._markup(super().handle_pi, data)
+
+
+class _Builder(HTMLParserTreeBuilder):
+    """bs4's html.parser builder with `_Parser` as its driver; `map` is the last page's."""
+
+    def feed(self, markup: object) -> None:
+        assert isinstance(markup, str)  # bs4 hands this builder text (it decodes bytes first)
+        parser = _Parser(self.soup, *self.parser_args[0], **self.parser_args[1])
+        try:
+            parser.feed(markup)
+            parser.close()
+        except AssertionError as exc:  # html.parser's way of giving up (a broken declaration), as bs4 reads it
+            raise ParserRejectedMarkup(exc) from None
+        parser.already_closed_empty_element = []
+        self.map = SourceMap(parser.ranges, parser.deepest)
