@@ -2,11 +2,14 @@
 
     python benchmarks/load.py --model model.pt                       # 1, 8, 32, 128 clients, 20 s each
     python benchmarks/load.py --model model.pt --duration 5 --levels 1,8 --beam 1
+    python benchmarks/load.py --model model.pt --levels 8,32 --whole-batches   # batches decoded to their end
 
-Starts `python -m service` on a free loopback port in a second process. For each concurrency level, N clients
-(asyncio + httpx, a client and connection each) send one sentence per request and the next as soon as the answer
-arrives, for --duration seconds (or --requests requests). Prints requests/s, p50/p95/p99 latency and errors
-per level, and from the server's /metrics: mean batch size (sentences), share of the time spent decoding,
+Starts `python -m service` on a free loopback port in a second process, with continuous batching
+(`SEQ2SEQ_BATCH_CONTINUOUS=true`, for artifacts of format 3 and later) unless --whole-batches. For each
+concurrency level, N clients (asyncio + httpx, a client and connection each) send one sentence per request and
+the next as soon as the answer arrives, for --duration seconds (or --requests requests). Prints requests/s,
+p50/p95/p99 latency and errors per level, and from the server's /metrics: mean batch size (sentences; with
+continuous batching, per step), share of the time spent decoding,
 mean queue wait, and mean time a request spent in the server (client latency minus this is client and
 network overhead). Then, with the server stopped, measures in this process the offline path
 (`Translator.translate` over the same sentences and beam: sentences/s) and single-sentence `translate_ids`
@@ -105,7 +108,7 @@ def start_server(args: argparse.Namespace, log: object) -> tuple[subprocess.Pope
            "SEQ2SEQ_REQUEST_TIMEOUT_S": "300", "SEQ2SEQ_MAX_BEAM_TIMES_NBEST": str(max(64, args.beam)),
            "SEQ2SEQ_BATCH_WAIT_MS": str(args.batch_wait_ms),
            "SEQ2SEQ_BATCH_LINGER_MS": str(args.batch_linger_ms), "SEQ2SEQ_BATCH_MAX_TOKENS": str(args.batch_max_tokens),
-           "SEQ2SEQ_TORCH_THREADS": str(args.threads)}
+           "SEQ2SEQ_TORCH_THREADS": str(args.threads), "SEQ2SEQ_BATCH_CONTINUOUS": str(not args.whole_batches)}
     proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
@@ -184,6 +187,9 @@ def main() -> None:
     parser.add_argument("--batch-wait-ms", type=float, default=5.0)
     parser.add_argument("--batch-linger-ms", type=float, default=100.0)
     parser.add_argument("--batch-max-tokens", type=int, default=4096)
+    parser.add_argument("--whole-batches", action="store_true",
+                        help="the server decodes each batch to its end (SEQ2SEQ_BATCH_CONTINUOUS=false, the service's "
+                             "default) instead of admitting sentences between steps (artifacts of format 3 and later)")
     parser.add_argument("--threads", type=int, default=0,
                         help="decoder threads, server and offline alike; 0: the server's default (cores - 1)")
     args = parser.parse_args()
@@ -203,7 +209,8 @@ def main() -> None:
             body = {"source": langs[0]["code"], "target": langs[0]["targets"][0], "beam_size": args.beam}
             print(f"{len(sentences)} sentences from {args.data} ({len(read) - len(sentences)} too long for the model "
                   f"left out), beam {args.beam}, {body['source']}→{body['target']}, "
-                  f"{torch.get_num_threads()} decoder threads")
+                  f"{torch.get_num_threads()} decoder threads, "
+                  f"{'whole batches' if args.whole_batches or not translator.can_step else 'continuous batching'}")
             print(f"{'clients':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
                   f"{'errors':>6} {'batch':>6} {'decode%':>7} {'wait ms':>7} {'srv ms':>7}")
             for level in levels:

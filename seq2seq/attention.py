@@ -36,13 +36,26 @@ class Attention(nn.Module):
             return self.w_k(values)
         return values
 
-    def forward(self, query: Tensor, keys: Tensor, values: Tensor, src_mask: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(self, query: Tensor, keys: Tensor, values: Tensor, src_mask: Tensor,
+                beams: int = 1) -> Tuple[Tensor, Tensor]:
         """
-        :param query: (B, H) decoder state s_t
+        :param query: (B, H) decoder state s_t; with beams > 1, (B·beams, H): each source's `beams` queries
+            one after the other (a beam search's hypotheses, which share their sentence's source)
         :param keys: (B, S, H); values: (B, S, H)
         :param src_mask: (B, S) True on real source positions
-        :return: context (B, H), weights (B, S)
+        :return: context (B·beams, H), weights (B·beams, S)
         """
+        if beams > 1:  # one (beams, H) x (H, S) product per source instead of a copy of it per query
+            B, S = keys.size(0), keys.size(1)
+            q = query.view(B, beams, -1)
+            if self.kind == "concat":
+                scores = self.v(torch.tanh(keys.unsqueeze(1) + self.w_q(q).unsqueeze(2))).squeeze(3)
+            else:
+                scores = torch.bmm(q, keys.transpose(1, 2))  # (B, beams, S)
+            scores = scores.masked_fill(~src_mask.unsqueeze(1), float("-inf"))
+            weights = torch.softmax(scores, dim=2)
+            context = torch.bmm(weights, values)  # (B, beams, H)
+            return context.view(B * beams, -1), weights.view(B * beams, S)
         if self.kind == "concat":
             scores = self.v(torch.tanh(keys + self.w_q(query).unsqueeze(1))).squeeze(2)
         else:

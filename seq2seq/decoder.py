@@ -120,12 +120,14 @@ class Decoder(nn.Module):
         return gx.view(list(emb.shape[:-1]) + [gx.size(1)])
 
     def step(self, gx: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
-             masks: List[Masks], w: StepWeights, logs: Optional[StepLogs] = None) -> Tuple[Tensor, Tensor, State]:
+             masks: List[Masks], w: StepWeights, logs: Optional[StepLogs] = None,
+             beams: int = 1) -> Tuple[Tensor, Tensor, State]:
         """One decoding step.
 
         :param gx: (B, G*H) layer 0's `embed_projection` of y_{t-1}
         :param w: `step_weights` (detached, with this step's rows of the bias accumulators, when deferred)
         :param logs: when the weights' gradients are deferred, where the step appends each product's input
+        :param beams: rows per source: keys, values and src_mask have B / beams rows (`Attention.forward`)
         :return: s̃_t (B, H), attention weights (B, S), new state
         """
         h, c, feed = state
@@ -155,7 +157,7 @@ class Decoder(nn.Module):
             hs.append(h_k)
             cs.append(c_k)
             x = h_k.squeeze(0)
-        context, weights_a = self.attention(x, keys, values, src_mask)
+        context, weights_a = self.attention(x, keys, values, src_mask, beams)
         cx = torch.cat([context, x], 1)
         if logs is not None:
             logs.cx.append(cx.detach())
@@ -164,7 +166,7 @@ class Decoder(nn.Module):
 
     def decode_step(self, prev: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
                     w: StepWeights, masks: List[Masks], out_w: Optional[Tensor] = None,
-                    out_b: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, State]:
+                    out_b: Optional[Tensor] = None, beams: int = 1) -> Tuple[Tensor, Tensor, State]:
         """One step of a search.
 
         :param prev: (B,) previous tokens
@@ -172,10 +174,11 @@ class Decoder(nn.Module):
         :param out_w, out_b: a restricted output layer, W_y^T (H, Vs) and its bias, (Vs,) or one row per
             hypothesis (B, Vs) (a vocabulary shortlist; -inf where a row may not go); None or empty: the whole
             vocabulary
+        :param beams: rows per source (`step`)
         :return: log-probabilities (B, V) (over the Vs columns of out_w, given one), attention (B, S), new state
         """
         gx = self.embed_projection(self.embed(prev), w)
-        attn_vec, att, state = self.step(gx, state, keys, values, src_mask, masks, w)
+        attn_vec, att, state = self.step(gx, state, keys, values, src_mask, masks, w, None, beams)
         if out_w is not None and out_b is not None and out_w.numel() > 0:
             return torch.log_softmax(torch.addmm(out_b, attn_vec, out_w), dim=-1), att, state
         return torch.log_softmax(self.logits(attn_vec), dim=-1), att, state

@@ -19,9 +19,11 @@ from seq2seq.search import Search
 
 EXTRA_FILES = ("meta.json", "src.spm", "tgt.spm")
 # 2: the search takes stop, with_attention and shortlist, and may hold a lexical table or int8 weights.
-# Format 1 artifacts still load; `Translator` calls them with the arguments they know.
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)
+# 3: the search also decodes step by step (`start`, `join`, `step`, `select`: continuous batching).
+# Format 1 and 2 artifacts still load; `Translator` calls them with the arguments they know, and the service
+# batches their sentences a whole batch at a time.
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, 3)
 
 
 def script(model: Seq2Seq, lexicon: tuple[torch.Tensor, torch.Tensor] | None = None,

@@ -80,7 +80,8 @@ class LSTMLoop(torch.autograd.Function):
         ctx.native = lib is not None
         if on:  # every step in autocast's precision, as its products are
             h0, c0 = h0.to(low), c0.to(low)
-            h_mask, c_mask, g_mask, zc, zh = [None if m is None else m.to(low) for m in (h_mask, c_mask, g_mask, zc, zh)]
+            h_mask, c_mask, g_mask, zc, zh = [None if m is None else m.to(low)
+                                              for m in (h_mask, c_mask, g_mask, zc, zh)]
         if lib is not None:
             h0, c0, gx = h0.contiguous(), c0.contiguous(), gx.contiguous()
             gx_r, gm_r, cm_r, zc_r, zh_r = _rows(gx), _rows(g_mask), _rows(c_mask), _rows(zc), _rows(zh)

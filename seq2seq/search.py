@@ -17,6 +17,11 @@ Options that make a search cheaper (docs/design.md §10), each off by default:
   a shortlist restricts it. The quantized copies are made here: build the Search after loading the weights.
 - `stop="beam"`: a sentence ends when beam_size hypotheses have ended (fairseq's rule), instead of when its
   best candidate ends (`stop="best"`, OpenNMT-py's rule).
+
+Beam search also runs step by step, for continuous batching (seq2seq/decoding.py): `start` encodes sentences into
+a `Decoding`, `join` merges two, `select` keeps some, `step` advances every sentence by one token and returns
+those that ended; `advance` is the three in one call. `beam` is `start` and `step` until no sentence is left,
+so a sentence gets the same tokens whichever sentences share its steps, and whenever it joined them.
 """
 
 import warnings
@@ -29,11 +34,11 @@ from torch.jit import Final
 
 from seq2seq.cells import Masks
 from seq2seq.decoder import State, StepWeights
+from seq2seq.decoding import Decoding, Result, concat, file_finished, no_hypotheses, no_scores, pack, subset
 from seq2seq.model import Seq2Seq
 
 STOPS = ("best", "beam")
 
-Result = Tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 def _reorder(state: State, rows: Tensor) -> State:
@@ -44,21 +49,6 @@ def _reorder(state: State, rows: Tensor) -> State:
 def _rows(keys: Tensor, values: Tensor, src_mask: Tensor, rows: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     """The source side (keys, values, src_mask) of the hypotheses in `rows`."""
     return keys.index_select(0, rows), values.index_select(0, rows), src_mask.index_select(0, rows)
-
-
-def _no_hypotheses(B: int) -> Tuple[List[List[Tensor]], List[List[Tensor]], List[List[float]]]:
-    """Empty lists of finished hypotheses (tokens, attention, scores) for each of B sentences."""
-    fin_tok: List[List[Tensor]] = []
-    fin_attn: List[List[Tensor]] = []
-    fin_score: List[List[float]] = []
-    for _ in range(B):
-        no_tensors: List[Tensor] = []
-        no_attn: List[Tensor] = []
-        no_scores: List[float] = []
-        fin_tok.append(no_tensors)
-        fin_attn.append(no_attn)
-        fin_score.append(no_scores)
-    return fin_tok, fin_attn, fin_score
 
 
 class Search(nn.Module):
@@ -171,17 +161,19 @@ class Search(nn.Module):
         return vocab, out.weight.index_select(0, vocab).t().contiguous(), bias, cols
 
     def _step(self, prev: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
-              step_w: StepWeights, masks: List[Masks], out_w: Tensor, out_b: Tensor) -> Tuple[Tensor, Tensor, State]:
-        """One decoding step: log-probabilities over the output layer's columns (B, V or Vs), attention, state."""
+              step_w: StepWeights, masks: List[Masks], out_w: Tensor, out_b: Tensor,
+              beams: int = 1) -> Tuple[Tensor, Tensor, State]:
+        """One decoding step: log-probabilities over the output layer's columns (B, V or Vs), attention, state.
+        `beams`: rows per source (keys, values and src_mask have B / beams rows)."""
         dec = self.model.decoder
         if self.int8:
-            attn_vec, att, state = self._int8_step(prev, state, keys, values, src_mask, masks)
+            attn_vec, att, state = self._int8_step(prev, state, keys, values, src_mask, masks, beams)
             logits = self.q_out(attn_vec) if out_w.numel() == 0 else torch.addmm(out_b, attn_vec, out_w)
             return torch.log_softmax(logits, dim=-1), att, state
-        return dec.decode_step(prev, state, keys, values, src_mask, step_w, masks, out_w, out_b)
+        return dec.decode_step(prev, state, keys, values, src_mask, step_w, masks, out_w, out_b, beams)
 
     def _int8_step(self, prev: Tensor, state: State, keys: Tensor, values: Tensor, src_mask: Tensor,
-                   masks: List[Masks]) -> Tuple[Tensor, Tensor, State]:
+                   masks: List[Masks], beams: int = 1) -> Tuple[Tensor, Tensor, State]:
         """`Decoder.step` in eval with every product but attention on int8 weights: s̃_t, attention, state."""
         dec = self.model.decoder
         h, c, feed = state
@@ -199,7 +191,7 @@ class Search(nn.Module):
             hs.append(h_k)
             cs.append(c_k)
             x = h_k.squeeze(0)
-        context, att = dec.attention(x, keys, values, src_mask)
+        context, att = dec.attention(x, keys, values, src_mask, beams)
         attn_vec = torch.tanh(self.q_c(torch.cat([context, x], 1)))
         return attn_vec, att, (torch.cat(hs, 0), torch.cat(cs, 0), attn_vec)
 
@@ -283,145 +275,184 @@ class Search(nn.Module):
         with_attention: bool = True,
         shortlist: bool = False,
     ) -> Result:
+        """Every sentence of the batch started together, stepped until each has ended (`step`)."""
+        B = src.size(0)
+        d = self.start(src, src_lens, torch.arange(B, device=src.device), beam_size, n_best, max_len_a, max_len_b,
+                       length_penalty, stop, with_attention, shortlist)
+        fin_tok, fin_attn, fin_score = no_hypotheses(B), no_hypotheses(B), no_scores(B)
+        while d.ids.size(0) > 0:
+            d, ids, _, tok, attn, score = self._advance(d)
+            ended: List[int] = ids.tolist()
+            for i, b in enumerate(ended):
+                fin_tok[b], fin_attn[b], fin_score[b] = tok[i], attn[i], score[i]
+        return pack(fin_tok, fin_attn, fin_score, n_best, src.size(1), src.device, with_attention, self.model.pad_id)
+
+    @torch.jit.export
+    def start(
+        self,
+        src: Tensor,
+        src_lens: Tensor,
+        ids: Tensor,
+        beam_size: int = 5,
+        n_best: int = 1,
+        max_len_a: float = 1.5,
+        max_len_b: int = 10,
+        length_penalty: float = 1.0,
+        stop: str = "best",
+        with_attention: bool = True,
+        shortlist: bool = False,
+    ) -> Decoding:
+        """Encode a batch into a beam search that has taken no step yet (beam_size 1: greedy's tokens).
+
+        :param ids: (B,) long, what `step` calls each sentence when it ends
+        """
         self._check(beam_size, n_best, max_len_a, max_len_b, length_penalty, stop, shortlist)
+        if ids.dim() != 1 or ids.size(0) != src.size(0):
+            raise ValueError(f"ids: expected one id per sentence, ({src.size(0)},), got shape {list(ids.shape)}")
         model = self.model
         keys, values, src_mask, state = model.encode(src, src_lens)
-        step_w, masks = model.decoder.search_weights()  # once per search, not once per step
         vocab, out_w, out_b, cols = self._output(src, src_mask, shortlist)
-        need = beam_size if stop == "beam" else n_best  # finished hypotheses a sentence waits for
-        limit = beam_size if stop == "beam" else 2147483647  # finished hypotheses a sentence files (2^31 - 1)
         B, K, S = src.size(0), beam_size, src.size(1)
         device = src.device
         expand = torch.arange(B, device=device).repeat_interleave(K)
-        keys, values, src_mask = _rows(keys, values, src_mask, expand)
-        state = _reorder(state, expand)
+        state = _reorder(state, expand)  # the source side stays one row per sentence: its K beams share it
         if shortlist:  # a row's bias is its sentence's: beams reorder within a sentence, never across
             out_b = out_b.index_select(0, expand)
         max_lens = (src_lens.to(torch.float64) * max_len_a + max_len_b).floor().long()  # (B,)
-        beam_max = max_lens.repeat_interleave(K)
         # All K beams start identical: only the first may expand at the first step.
         scores = torch.full([B, K], float("-inf"), device=device)
         scores[:, 0] = 0.0
         prev = torch.full([B * K], model.bos_id, dtype=torch.long, device=device)
         hist = torch.zeros(B * K, 0, dtype=torch.long, device=device)
-        hist_attn = torch.zeros(B * K, 0, S, device=device)
-        fin_tok, fin_attn, fin_score = _no_hypotheses(B)
-        counts = torch.zeros(B, dtype=torch.long, device=device)
-        # Sentences still decoding (their original indices); finished ones leave the batch at once.
-        active = torch.arange(B, device=device)
+        hist_attn = torch.zeros(B * K, 0, S if with_attention else 0, device=device)
+        zeros = torch.zeros(B, dtype=torch.long, device=device)
+        kept_src = src if shortlist else torch.zeros(0, 0, dtype=torch.long, device=device)
+        return Decoding(ids.to(device), src_lens, max_lens, zeros, zeros.clone(), scores, prev, hist, hist_attn, keys,
+                        values, src_mask, state, no_hypotheses(B), no_hypotheses(B), no_scores(B), kept_src, vocab,
+                        out_w, out_b, cols, beam_size, n_best, length_penalty, stop, with_attention, shortlist)
+
+    @torch.jit.export
+    def join(self, a: Decoding, b: Decoding) -> Decoding:
+        """One decoding of a's sentences, then b's (both used up): b may join a between a's steps. A shortlist
+        becomes the union of both batches' (`_output`): each row's bias keeps it to its own sentence's."""
+        if a.ids.size(0) == 0:
+            return b
+        if b.ids.size(0) == 0:
+            return a
+        d = concat(a, b)
+        if not d.shortlist:
+            return d
+        S = d.src.size(1)
+        src_mask = torch.arange(S, device=d.src.device).unsqueeze(0) < d.src_lens.unsqueeze(1)
+        vocab, out_w, out_b, cols = self._output(d.src, src_mask, True)
+        out_b = out_b.repeat_interleave(d.beam_size, 0)
+        return Decoding(d.ids, d.src_lens, d.max_lens, d.steps, d.counts, d.scores, d.prev, d.hist, d.hist_attn,
+                        d.keys, d.values, d.src_mask, d.state, d.fin_tok, d.fin_attn, d.fin_score, d.src, vocab, out_w,
+                        out_b, cols, d.beam_size, d.n_best, d.length_penalty, d.stop, d.with_attention, d.shortlist)
+
+    @torch.jit.export
+    def select(self, d: Decoding, keep: Tensor) -> Decoding:
+        """Only the sentences at positions `keep` (B',) of d (used up) decode on (those whose clients left do not)."""
+        if keep.dim() != 1 or (keep.numel() > 0 and (int(keep.min()) < 0 or int(keep.max()) >= d.ids.size(0))):
+            raise ValueError(f"keep: expected positions in [0, {d.ids.size(0)})")
+        return subset(d, keep.to(d.ids.device))
+
+    @torch.jit.export
+    def step(self, d: Decoding) -> Tuple[Decoding, Tensor, Tensor, Result]:
+        """One step of every sentence of d (used up): the decoding of those still going, and of those that ended
+        their ids (F,), source lengths (F,) and hypotheses, as `forward` returns them (n_best each)."""
+        if d.ids.size(0) == 0:
+            raise ValueError("step: the decoding has no sentence left")
+        S = d.keys.size(1)
+        d, ended, lens, tok, attn, score = self._advance(d)
+        return d, ended, lens, pack(tok, attn, score, d.n_best, S, ended.device, d.with_attention, self.model.pad_id)
+
+    @torch.jit.export
+    def advance(
+        self,
+        d: Optional[Decoding],
+        keep: Optional[Tensor],
+        src: Optional[Tensor],
+        src_lens: Optional[Tensor],
+        ids: Optional[Tensor],
+        beam_size: int = 5,
+        n_best: int = 1,
+        max_len_a: float = 1.5,
+        max_len_b: int = 10,
+        length_penalty: float = 1.0,
+        stop: str = "best",
+        with_attention: bool = True,
+        shortlist: bool = False,
+    ) -> Tuple[Optional[Decoding], Tensor, Tensor, Result]:
+        """`select` (keep, when given), `start` (src, src_lens, ids, when given) and `join`, then `step`, in one
+        call: continuous batching calls it once per step. Returns the decoding (None when no sentence is left)
+        and what `step` returns of the sentences that ended."""
+        if d is not None and keep is not None:
+            d = self.select(d, keep)
+        if src is not None and src_lens is not None and ids is not None:
+            new = self.start(src, src_lens, ids, beam_size, n_best, max_len_a, max_len_b, length_penalty, stop,
+                             with_attention, shortlist)
+            d = new if d is None else self.join(d, new)
+        if d is None or d.ids.size(0) == 0:
+            raise ValueError("advance: no sentence to decode")
+        d, ended, lens, result = self.step(d)
+        return (d if d.ids.size(0) > 0 else None), ended, lens, result
+
+    def _advance(self, d: Decoding) -> Tuple[Decoding, Tensor, Tensor, List[List[Tensor]], List[List[Tensor]],
+                                             List[List[float]]]:
+        """One step of every sentence; those that ended leave. Returns the decoding of the others, and of those
+        that ended their ids, source lengths and finished hypotheses (tokens, attention, scores)."""
+        model = self.model
+        step_w, masks = model.decoder.search_weights()  # views of the parameters: cheap to take every step
+        K, Bn, device = d.beam_size, d.ids.size(0), d.prev.device
+        need = K if d.stop == "beam" else d.n_best  # finished hypotheses a sentence waits for
+        limit = K if d.stop == "beam" else 2147483647  # finished hypotheses a sentence files (2^31 - 1)
+        last = d.steps + 1 >= d.max_lens  # (Bn,) at its maximum length: EOS is forced
+        logp, att, state = self._step(d.prev, d.state, d.keys, d.values, d.src_mask, step_w, masks, d.out_w, d.out_b,
+                                      K)
+        logp = self._mask_logp(logp, last.repeat_interleave(K), d.cols)
+        V = logp.size(1)
+        cand = logp.add_(d.scores.view(-1, 1)).view(Bn, K * V)  # in place: logp is not used again
+        top_s, top_i = cand.topk(min(2 * K, K * V), dim=1)
+        src_beam = torch.div(top_i, V, rounding_mode="floor")
+        tok = top_i - src_beam * V
+        if d.shortlist:
+            tok = d.vocab.index_select(0, tok.flatten()).view(tok.shape)
+        is_eos = (tok == model.eos_id) & (top_s > float("-inf"))
+        # Hypotheses ending in EOS among the top K are final (as in fairseq's beam search).
+        fin = is_eos[:, :K]
+        if bool(fin.any()):
+            file_finished(fin, src_beam, top_s, d.steps, d.hist, d.hist_attn, att, d.length_penalty, d.fin_tok,
+                          d.fin_attn, d.fin_score, d.with_attention, limit, d.counts)
+        # A sentence is done at max length, or: "best", when its best candidate ends and it has n_best
+        # hypotheses; "beam", when it has beam_size.
+        enough = d.counts >= need
+        if d.stop == "best":
+            enough = enough & is_eos[:, 0]
+        done = enough | last
+        at = done.nonzero().squeeze(1)
+        done_at: List[int] = at.tolist()
+        ended = (d.ids.index_select(0, at), d.src_lens.index_select(0, at), [d.fin_tok[i] for i in done_at],
+                 [d.fin_attn[i] for i in done_at], [d.fin_score[i] for i in done_at])
+        if len(done_at) == Bn:
+            d = subset(d, torch.zeros(0, dtype=torch.long, device=device))
+            return d, ended[0], ended[1], ended[2], ended[3], ended[4]
+        # Survivors: the best K candidates that did not end.
         rank = torch.arange(2 * K, device=device).unsqueeze(0)
-        for t in range(int(max_lens.max())):
-            Bn = active.size(0)
-            logp, att, state = self._step(prev, state, keys, values, src_mask, step_w, masks, out_w, out_b)
-            logp = self._mask_logp(logp, t + 1 >= beam_max, cols)
-            V = logp.size(1)
-            cand = logp.add_(scores.view(-1, 1)).view(Bn, K * V)  # in place: logp is not used again
-            top_s, top_i = cand.topk(min(2 * K, K * V), dim=1)
-            src_beam = torch.div(top_i, V, rounding_mode="floor")
-            tok = top_i - src_beam * V
-            if shortlist:
-                tok = vocab.index_select(0, tok.flatten()).view(tok.shape)
-            is_eos = (tok == model.eos_id) & (top_s > float("-inf"))
-            # Hypotheses ending in EOS among the top K are final (as in fairseq's beam search).
-            fin = is_eos[:, :K]
-            if bool(fin.any()):
-                norm = float(t + 1) ** length_penalty
-                self._keep_finished(fin, src_beam, top_s, active, hist, hist_attn, att, norm, fin_tok, fin_attn,
-                                    fin_score, with_attention, limit, counts)
-            # A sentence is done at max length, or: "best", when its best candidate ends and it has n_best
-            # hypotheses; "beam", when it has beam_size.
-            enough = counts.index_select(0, active) >= need
-            if stop == "best":
-                enough = enough & is_eos[:, 0]
-            done = enough | (t + 1 >= max_lens.index_select(0, active))
-            if bool(done.all()):
-                break
-            # Survivors: the best K candidates that did not end.
-            order = (is_eos.long() * (2 * K) + rank).argsort(dim=1)[:, :K]
-            scores = top_s.gather(1, order)
-            rows = (torch.arange(Bn, device=device).unsqueeze(1) * K + src_beam.gather(1, order)).view(-1)
-            prev = tok.gather(1, order).view(-1)
-            if bool(done.any()):
-                keep = (~done).nonzero().squeeze(1)  # (Bk,) positions in the current batch
-                keep_rows = (keep.unsqueeze(1) * K + torch.arange(K, device=device).unsqueeze(0)).view(-1)
-                active, scores = active.index_select(0, keep), scores.index_select(0, keep)
-                rows, prev = rows.index_select(0, keep_rows), prev.index_select(0, keep_rows)
-                keys, values, src_mask = _rows(keys, values, src_mask, keep_rows)
-                beam_max = beam_max.index_select(0, keep_rows)
-                if shortlist:
-                    out_b = out_b.index_select(0, keep_rows)
-            hist = torch.cat([hist.index_select(0, rows), prev.unsqueeze(1)], 1)
-            if with_attention:
-                hist_attn = torch.cat([hist_attn.index_select(0, rows), att.index_select(0, rows).unsqueeze(1)], 1)
-            state = _reorder(state, rows)
-        return self._pack(fin_tok, fin_attn, fin_score, n_best, S, device, with_attention)
-
-    def _keep_finished(
-        self,
-        fin: Tensor,
-        src_beam: Tensor,
-        top_s: Tensor,
-        active: Tensor,
-        hist: Tensor,
-        hist_attn: Tensor,
-        att: Tensor,
-        norm: float,
-        fin_tok: List[List[Tensor]],
-        fin_attn: List[List[Tensor]],
-        fin_score: List[List[float]],
-        with_attention: bool,
-        limit: int,
-        counts: Tensor,
-    ) -> None:
-        """File the candidates that end in EOS among a step's top K (`fin`, (Bn, K)) under their sentence's
-        original index, best first, until the sentence has `limit`: tokens, attention (this step's row
-        included) and score / norm; `counts` (B,) counts what each sentence filed."""
-        K = fin.size(1)
-        pairs: List[List[int]] = fin.nonzero().tolist()  # row-major: each sentence's candidates in rank order
-        for pair in pairs:
-            b, j = pair[0], pair[1]
-            row = b * K + int(src_beam[b, j])
-            orig = int(active[b])
-            if len(fin_score[orig]) >= limit:
-                continue
-            fin_tok[orig].append(hist[row])
-            if with_attention:
-                fin_attn[orig].append(torch.cat([hist_attn[row], att[row].unsqueeze(0)], 0))
-            fin_score[orig].append(float(top_s[b, j]) / norm)
-            counts[orig] += 1
-
-    def _pack(
-        self,
-        fin_tok: List[List[Tensor]],
-        fin_attn: List[List[Tensor]],
-        fin_score: List[List[float]],
-        n_best: int,
-        S: int,
-        device: torch.device,
-        with_attention: bool,
-    ) -> Result:
-        B = len(fin_tok)
-        T = 1
-        for hyps in fin_tok:
-            for h in hyps:
-                T = max(T, h.size(0) + 1)
-        tokens = torch.full([B, n_best, T], self.model.pad_id, dtype=torch.long, device=device)
-        scores = torch.full([B, n_best], float("-inf"), device=device)
-        lengths = torch.zeros(B, n_best, dtype=torch.long, device=device)
-        attn = torch.zeros(B, n_best, T if with_attention else 0, S, device=device)
-        for b in range(B):
-            ranked: List[int] = (
-                torch.tensor(fin_score[b], dtype=torch.float64).argsort(descending=True, stable=True).tolist()
-            )
-            for n, i in enumerate(ranked[:n_best]):
-                L = fin_tok[b][i].size(0)
-                tokens[b, n, :L] = fin_tok[b][i]
-                scores[b, n] = fin_score[b][i]
-                lengths[b, n] = L
-                if with_attention:
-                    attn[b, n, : L + 1] = fin_attn[b][i]
-        return tokens, scores, lengths, attn
-
+        order = (is_eos.long() * (2 * K) + rank).argsort(dim=1)[:, :K]
+        rows = (torch.arange(Bn, device=device).unsqueeze(1) * K + src_beam.gather(1, order)).view(-1)
+        prev = tok.gather(1, order).view(-1)
+        hist = torch.cat([d.hist.index_select(0, rows), prev.unsqueeze(1)], 1)
+        hist_attn = d.hist_attn
+        if d.with_attention:
+            hist_attn = torch.cat([hist_attn.index_select(0, rows), att.index_select(0, rows).unsqueeze(1)], 1)
+        d = Decoding(d.ids, d.src_lens, d.max_lens, d.steps + 1, d.counts, top_s.gather(1, order), prev, hist,
+                     hist_attn, d.keys, d.values, d.src_mask, _reorder(state, rows), d.fin_tok, d.fin_attn,
+                     d.fin_score, d.src, d.vocab, d.out_w, d.out_b, d.cols, d.beam_size, d.n_best, d.length_penalty,
+                     d.stop, d.with_attention, d.shortlist)
+        if len(done_at) > 0:
+            d = subset(d, (~done).nonzero().squeeze(1))
+        return d, ended[0], ended[1], ended[2], ended[3], ended[4]
 
 def _int8(weight: Tensor, bias: Optional[Tensor]) -> nn.Module:
     """A dynamically quantized linear layer y = x W^T + b: int8 weights, one scale per output row (fbgemm)."""

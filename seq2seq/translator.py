@@ -66,7 +66,7 @@ def _meta_entry(meta: Mapping[str, Any], key: str, default: Any, kind: type, wha
 
 
 class Translator:
-    """Holds a loaded artifact. Thread-compatible: call `translate_ids` from one thread at a time."""
+    """Holds a loaded artifact. Thread-compatible: call `translate_ids` or `advance` from one thread at a time."""
 
     def __init__(self, module: Any, meta: dict[str, Any], src_tok: Tokenizer, tgt_tok: Tokenizer, device: str = "cpu"):
         self.module, self.meta, self.src_tok, self.tgt_tok = module, meta, src_tok, tgt_tok
@@ -135,16 +135,62 @@ class Translator:
                                  float(opts.length_penalty))
         if self.format_version >= 2:
             args += (opts.stop, with_alignment, opts.shortlist)
+        result = self._call(self.module, src.to(self.device), lens.to(self.device), *args)
+        return self._hypotheses(result, [len(ids) for ids in batch], with_alignment)
+
+    # --- step by step (continuous batching, docs/design.md §6): sentences join a running decoding between steps.
+    # A decoding is the artifact's own value (seq2seq/decoding.py, `Search.advance`), used up by the call it is
+    # passed to.
+
+    @property
+    def can_step(self) -> bool:
+        """Whether the artifact decodes step by step (format 3 and later)."""
+        return self.format_version >= 3 and hasattr(self.module, "advance")
+
+    @torch.inference_mode()
+    def advance(self, running: Any | None, keep: list[int] | None, batch: list[list[int]], opts: SearchOptions,
+                with_alignment: bool, ids: list[int]) -> tuple[Any | None, list[tuple[int, list[Hypothesis]]]]:
+        """`select` (the sentences named `keep`, unless None), `start` `batch` (named `ids`) and `join`, then
+        `step`: in one call into the artifact, which continuous batching makes once per step."""
+        if not self.can_step:
+            raise ValueError(f"this model's artifact (format {self.format_version}) does not decode step by step; "
+                             "export it again")
+        keep_at = None
+        if running is not None and keep is not None:
+            wanted = set(keep)
+            keep_at = torch.tensor([i for i, name in enumerate(running.ids.tolist()) if name in wanted],
+                                   dtype=torch.long)
+            if not len(keep_at):
+                running, keep_at = None, None
+        src = lens = names = None
+        if batch:
+            opts.validate()
+            self.check_options(opts)
+            src, lens = pad_batch(batch)
+            src, lens, names = src.to(self.device), lens.to(self.device), torch.tensor(ids, dtype=torch.long)
+        running, ended, src_lens, result = self._call(
+            self.module.advance, running, keep_at, src, lens, names, opts.beam_size, opts.n_best,
+            float(opts.max_len_a), opts.max_len_b, float(opts.length_penalty), opts.stop, with_alignment,
+            opts.shortlist)
+        hyps = self._hypotheses(result, src_lens.tolist(), with_alignment)
+        return running, list(zip(ended.tolist(), hyps, strict=True))
+
+    def _call(self, fn: Any, *args: Any) -> Any:
         try:
-            tokens, scores, lengths, attn = self.module(src.to(self.device), lens.to(self.device), *args)
+            return fn(*args)
         except torch.jit.Error as exc:  # the artifact's ValueError arrives wrapped in TorchScript's traceback
             message = script_value_error(exc)
             if message is None:
                 raise
             raise ValueError(message) from None
+
+    def _hypotheses(self, result: tuple[torch.Tensor, ...], src_lens: list[int],
+                    with_alignment: bool) -> list[list[Hypothesis]]:
+        """The search's tensors (`Search.forward`'s layout) as hypotheses, sentence by sentence."""
+        tokens, scores, lengths, attn = result
         tokens, scores, lengths = tokens.cpu().tolist(), scores.cpu().tolist(), lengths.cpu().tolist()
         out: list[list[Hypothesis]] = []
-        for b in range(len(batch)):
+        for b in range(len(tokens)):
             hyps = []
             for n in range(len(tokens[b])):
                 if scores[b][n] == float("-inf"):
@@ -152,7 +198,7 @@ class Translator:
                 ids = tokens[b][n][: lengths[b][n]]
                 alignment = None
                 if with_alignment:
-                    alignment = attn[b, n, : len(ids) + 1, : len(batch[b])].cpu().tolist()
+                    alignment = attn[b, n, : len(ids) + 1, : src_lens[b]].cpu().tolist()
                 hyps.append(
                     Hypothesis(self.tgt_tok.decode(ids), scores[b][n], self.tgt_tok.id_to_piece(ids), alignment)
                 )

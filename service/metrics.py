@@ -1,8 +1,9 @@
 """Prometheus metrics of one app, in a registry of its own so several apps can live in one process.
 
 Latency is measured per stage: `queue_wait` (sentence enqueued → taken into a batch), `decode` (one batched
-`translate_ids` call), and the whole request (`seq2seq_request_duration_seconds`, by route). What a batcher
-measures is labelled with its model's language pair (`pair="de-en"`).
+`translate_ids` call, or one step with continuous batching: service/continuous.py), and the whole request
+(`seq2seq_request_duration_seconds`, by route). What a batcher measures is labelled with its model's language
+pair (`pair="de-en"`).
 """
 
 from __future__ import annotations
@@ -47,18 +48,21 @@ class Metrics:
             ["pair"], buckets=LATENCY_BUCKETS, registry=reg,
         )
         self.decode_seconds = Histogram(
-            "seq2seq_decode_seconds", "Duration of one batched decode call, by language pair", ["pair"],
+            "seq2seq_decode_seconds",
+            "Duration of one batched decode call (one step, with continuous batching), by language pair", ["pair"],
             buckets=LATENCY_BUCKETS, registry=reg,
         )
         self.batch_sentences = Histogram(
-            "seq2seq_batch_size_sentences", "Sentences decoded together in one call, by language pair", ["pair"],
+            "seq2seq_batch_size_sentences",
+            "Sentences decoded together in one call (one step, with continuous batching), by language pair", ["pair"],
             buckets=BATCH_BUCKETS, registry=reg,
         )
         self.queue_depth = Gauge("seq2seq_queue_depth_sentences", "Sentences waiting to be batched, by language pair",
                                  ["pair"], registry=reg)
         self.sentences = Counter("seq2seq_sentences", "Sentences decoded, by language pair", ["pair"], registry=reg)
         self.dropped = Counter(
-            "seq2seq_dropped_sentences", "Sentences dropped before decoding (client gone, deadline passed)",
+            "seq2seq_dropped_sentences",
+            "Sentences dropped before or, with continuous batching, while decoding (client gone, deadline passed)",
             ["reason", "pair"], registry=reg,
         )
         self.rejected = Counter(

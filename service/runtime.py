@@ -4,7 +4,8 @@ model, or the two models through the pivot language, that translate a pair.
 Each model (one language pair) has its own batcher, so sentences of one pair are batched together as with one
 model; every batcher decodes in one shared thread, so the batches of busy pairs take turns on the CPU in the
 order they formed instead of competing for its cores: a pair with steady traffic waits at most one batch of
-another pair's (docs/design.md §6).
+another pair's, or with continuous batching one slice of its steps (`SLICE_S`, service/continuous.py;
+docs/design.md §6).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from seq2seq.translator import Translator
 from service.batcher import Batcher
+from service.continuous import ContinuousBatcher
 from service.detect import Detector
 from service.errors import ApiError, shown
 from service.metrics import Metrics
@@ -106,13 +108,20 @@ class Runtime:
                 raise RuntimeError(f"models failed to load: two models for one language pair ({'; '.join(twice)})")
             for path, translator in loaded:
                 pair = (translator.src_lang.lower(), translator.tgt_lang.lower())
-                batcher = Batcher(translator.translate_ids, self.metrics, s.batch_max_tokens, s.batch_wait_ms / 1000,
-                                  s.queue_max_sentences, s.batch_linger_ms / 1000, executor=self._executor,
-                                  pair=f"{pair[0]}-{pair[1]}")
+                label = f"{pair[0]}-{pair[1]}"
+                if s.batch_continuous and translator.can_step:  # sentences join the running decoding between steps
+                    batcher: Batcher = ContinuousBatcher(translator, self.metrics, s.batch_max_tokens,
+                                                         s.batch_wait_ms / 1000, s.queue_max_sentences,
+                                                         executor=self._executor, pair=label)
+                else:  # an artifact older than format 3, or continuous batching turned off: whole batches
+                    batcher = Batcher(translator.translate_ids, self.metrics, s.batch_max_tokens,
+                                      s.batch_wait_ms / 1000, s.queue_max_sentences, s.batch_linger_ms / 1000,
+                                      executor=self._executor, pair=label)
                 # one decode in the decoding thread: TorchScript optimizes on its first runs
-                await batcher.run_in_thread(
-                    translator.translate_ids, [translator.encode(line) for line in WARM_UP_LINES], translator.defaults
-                )
+                warm_up = [translator.encode(line) for line in WARM_UP_LINES]
+                await batcher.run_in_thread(translator.translate_ids, warm_up, translator.defaults)
+                if isinstance(batcher, ContinuousBatcher):  # and one step by step, a sentence joining
+                    await batcher.run_in_thread(batcher.warm_up, warm_up, translator.defaults)
                 models[pair] = Model(path, translator, batcher)
             codes = sorted({code for pair in models for code in pair})
             self.detector = await asyncio.to_thread(Detector, codes)
@@ -126,8 +135,9 @@ class Runtime:
         self.ready = True
         self.metrics.model_ready.set(1)
         for model in models.values():
-            log.info("model ready: %s → %s, beam %d (%s)", *model.pair, model.translator.defaults.beam_size,
-                     model.path)
+            log.info("model ready: %s → %s, beam %d, %s batching (%s)", *model.pair,
+                     model.translator.defaults.beam_size,
+                     "continuous" if isinstance(model.batcher, ContinuousBatcher) else "whole-batch", model.path)
 
     async def stop(self) -> None:
         self.ready = False

@@ -89,8 +89,9 @@ class Settings(BaseSettings):
         "decoding time) for the clients it answered to send their next sentences; 0: off"
     )
     batch_continuous: bool = Field(
-        True, description="sentences join the running decoding between its steps (artifacts of format 3 and later; "
-        "batch_linger_ms then does not apply); false: each batch decodes to its end before the next starts"
+        False, description="sentences join the running decoding between its steps (artifacts of format 3 and "
+        "later; batch_linger_ms then does not apply) instead of waiting for the batch in flight to end; off by "
+        "default: on 2 CPU cores it cut latency at 8 clients but cost throughput at 32 (BENCHMARKS.md)"
     )
     queue_max_sentences: int = Field(2048, ge=1, description="sentences waiting; beyond it requests get 503")
     request_timeout_s: float = Field(60.0, gt=0, description="a request not done by then gets 503")

@@ -139,7 +139,7 @@ def test_plot_attention_saves_one_heatmap_per_translated_line(artifact, tmp_path
     from PIL import Image  # matplotlib's own dependency
 
     plots = tmp_path / "plots"
-    out = run_translate(artifact, "Der hund spielt im park.\n\nEine katze.\n".encode(), "--beam", "2",
+    out = run_translate(artifact, b"Der hund spielt im park.\n\nEine katze.\n", "--beam", "2",
                         "--plot-attention", str(plots))
     assert out.returncode == 0, out.stderr.decode()
     assert sorted(os.listdir(plots)) == ["line-000001.png", "line-000003.png"]  # the empty line has none

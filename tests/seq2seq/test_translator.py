@@ -53,3 +53,29 @@ def test_the_artifact_s_value_errors_reach_the_caller_as_value_errors(tmp_path, 
         with pytest.raises(ValueError, match=rf"^src: token ids must be in \[0, {V}\), got 3 to {V + 5}$"):
             translator.translate_ids([[5, 3], [V + 5, 3]], SearchOptions(beam_size=2))
     assert script_value_error(RuntimeError("not a ValueError")) is None
+
+
+def test_step_by_step_the_artifact_gives_what_translate_ids_gives_and_an_older_one_refuses(tmp_path, spm_bytes):
+    _, loaded = exported(tmp_path, spm_bytes, seed=4)
+    assert loaded.can_step and loaded.format_version == export.FORMAT_VERSION
+    sentences = [loaded.encode(line) for line in ["der hund spielt im park", "eine katze", "ein mann läuft " * 4]]
+    opts = SearchOptions(beam_size=3, n_best=2)
+    got: dict[int, list] = {}
+    running, ended = loaded.advance(None, None, sentences[:1], opts, True, [10])  # one step alone
+    got.update(ended)
+    running, ended = loaded.advance(running, None, sentences[1:], opts, True, [11, 12])  # two join it
+    got.update(ended)
+    running, ended = loaded.advance(running, [10, 12], [], opts, True, [])  # 11's client has gone
+    got.update(ended)
+    while running is not None:
+        running, ended = loaded.advance(running, None, [], opts, True, [])
+        got.update(ended)
+    assert sorted(got) == [10, 12]
+    for name, src in ((10, sentences[0]), (12, sentences[2])):
+        want = loaded.translate_ids([src], opts, with_alignment=True)[0]
+        assert [(h.text, h.tokens) for h in got[name]] == [(h.text, h.tokens) for h in want]
+        assert [len(h.alignment) for h in got[name]] == [len(h.alignment) for h in want]
+    older = Translator(loaded.module, {**loaded.meta, "format_version": 2}, loaded.src_tok, loaded.tgt_tok)
+    assert not older.can_step
+    with pytest.raises(ValueError, match=r"artifact \(format 2\) does not decode step by step"):
+        older.advance(None, None, sentences[:1], opts, False, [0])

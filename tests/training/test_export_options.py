@@ -7,6 +7,7 @@ import subprocess
 import pytest
 import torch
 
+from seq2seq import export
 from seq2seq.translator import SearchOptions, Translator
 from tests.conftest import PYTHON, cli, python_env
 from training import lexicon
@@ -45,7 +46,7 @@ def test_metadata_describes_the_options_and_the_shortlist_is_on_by_default(optio
     assert listed.meta["shortlist"]["k"] == 8 and listed.meta["shortlist"]["frequent"] == 10
     assert 0 < listed.meta["shortlist"]["coverage"] <= 1 and listed.meta["shortlist"]["coverage_split"] == "val"
     assert listed.defaults.shortlist and listed.has_shortlist
-    assert int8.meta["int8"] is True and int8.meta["format_version"] == 2
+    assert int8.meta["int8"] is True and int8.meta["format_version"] == export.FORMAT_VERSION
 
 
 def test_every_artifact_translates_and_the_shortlist_can_be_turned_off(option_artifacts):
