@@ -107,30 +107,23 @@ class LSTMLoop(torch.autograd.Function):
                              c.data_ptr(), c.stride(0), h.data_ptr(), h.stride(0), _at(gm_r, off), gm_r[1],
                              _at(cm_r, 0), cm_r[1], _at(zc_r, off), zc_r[1], _at(zh_r, off), zh_r[1],
                              c_new.data_ptr(), tc.data_ptr(), h_new.data_ptr())
-                acts.append(gates)
-                tanhs.append(tc)
-                c_prevs.append(c)
-                hhs.append(a)
-                outs.append(h_new)
-                h, c = h_new, c_new
-                off += n
-                continue
-            gates = _addmm(gx[:, off : off + n], a, w_t)
-            gates[..., : 2 * H].sigmoid_()
-            gates[..., 2 * H : 3 * H].tanh_()
-            gates[..., 3 * H :].sigmoid_()
-            i, f, g, o = gates.chunk(4, 2)
-            if g_mask is not None:
-                g = g * g_mask[:, off : off + n]
-            c_new = torch.addcmul(f * c, i, g)
-            if c_mask is not None:
-                c_new = c_new * c_mask[:, :n]
-            tc = torch.tanh(c_new)
-            h_new = o * tc
-            if zc is not None:  # lerp by a 0/1 weight is exact, and on a CPU cheaper than where on a bool mask
-                c_new = torch.lerp(c_new, c, zc[:, off : off + n])
-            if zh is not None:
-                h_new = torch.lerp(h_new, h, zh[:, off : off + n])
+            else:
+                gates = _addmm(gx[:, off : off + n], a, w_t)
+                gates[..., : 2 * H].sigmoid_()
+                gates[..., 2 * H : 3 * H].tanh_()
+                gates[..., 3 * H :].sigmoid_()
+                i, f, g, o = gates.chunk(4, 2)
+                if g_mask is not None:
+                    g = g * g_mask[:, off : off + n]
+                c_new = torch.addcmul(f * c, i, g)
+                if c_mask is not None:
+                    c_new = c_new * c_mask[:, :n]
+                tc = torch.tanh(c_new)
+                h_new = o * tc
+                if zc is not None:  # lerp by a 0/1 weight is exact, and on a CPU cheaper than where on a bool mask
+                    c_new = torch.lerp(c_new, c, zc[:, off : off + n])
+                if zh is not None:
+                    h_new = torch.lerp(h_new, h, zh[:, off : off + n])
             acts.append(gates)
             tanhs.append(tc)
             c_prevs.append(c)
@@ -173,8 +166,8 @@ class LSTMLoop(torch.autograd.Function):
                     dh = torch.cat([dh, d_hn[:, dh.size(1) : n]], 1)
                     dc = torch.cat([dc, d_cn[:, dc.size(1) : n]], 1)
                 tc, c_prev = tanhs[t], c_prevs[t]
-                if lib is not None:  # the pointwise part in one pass, then the GEMM
-                    dg_all = d_gates[:, off : off + n]
+                dg_all = d_gates[:, off : off + n]  # this step's dL/dgates, written below
+                if lib is not None:  # the pointwise part in one pass
                     buf = d_out.new_empty(2 if zh is not None else 1, D, n, H)
                     dc_prev, dh_keep = buf[0], (buf[1] if zh is not None else None)
                     lib.lstm_bwd(D, n, H, acts[t].data_ptr(), acts[t].stride(0), tc.data_ptr(), c_prev.data_ptr(),
@@ -182,44 +175,38 @@ class LSTMLoop(torch.autograd.Function):
                                  zc_r[1], _at(zh_r, off), zh_r[1], dh.data_ptr(), dh.stride(0), _at(do_r, off),
                                  do_r[1], dc.data_ptr(), dc.stride(0), _at(dg_r, off), dg_r[1], dc_prev.data_ptr(),
                                  None if dh_keep is None else dh_keep.data_ptr())
-                    da = _mm(dg_all, w)
-                    dh_prev = da if h_mask is None else da * h_mask[:, :n]
-                    if dh_keep is not None:
-                        dh_prev = dh_prev + dh_keep
-                    dh, dc = dh_prev, dc_prev
-                    continue
-                i, f, g, o = acts[t].chunk(4, 2)
-                dh_t = dh + d_out[:, off : off + n]
-                dc_t = dc
-                dh_keep: Optional[Tensor] = None
-                dc_keep: Optional[Tensor] = None
-                if zh is not None:  # z ⊙ dh goes to h_{t-1}, the rest (exactly: z is 0 or 1) to h̃
-                    dh_keep = dh_t * zh[:, off : off + n]
-                    dh_t = dh_t - dh_keep
-                if zc is not None:
-                    dc_keep = dc_t * zc[:, off : off + n]
-                    dc_t = dc_t - dc_keep
-                dg_all = d_gates[:, off : off + n]
-                di, df, dg, do = dg_all.chunk(4, 2)
-                # dL/dc̃ = dc + dh ⊙ o ⊙ (1 − tanh²c̃); dL/do = dh ⊙ tanh c̃
-                torch.mul(dh_t, tc, out=do)
-                dct = torch.addcmul(dc_t, dh_t * o, 1 - tc * tc)
-                if c_mask is not None:
-                    dct = dct * c_mask[:, :n]
-                gd = g if g_mask is None else g * g_mask[:, off : off + n]
-                torch.mul(dct, gd, out=di)
-                torch.mul(dct, c_prev, out=df)
-                dgd = dct * i
-                if g_mask is not None:
-                    dgd = dgd * g_mask[:, off : off + n]
-                dc_prev = dct * f
-                if dc_keep is not None:
-                    dc_prev = dc_prev + dc_keep
-                # through the nonlinearities: σ' = σ(1 − σ), tanh' = 1 − tanh²
-                di.mul_(i * (1 - i))
-                df.mul_(f * (1 - f))
-                do.mul_(o * (1 - o))
-                torch.mul(dgd, 1 - g * g, out=dg)
+                else:
+                    i, f, g, o = acts[t].chunk(4, 2)
+                    dh_t = dh + d_out[:, off : off + n]
+                    dc_t = dc
+                    dh_keep = None
+                    dc_keep: Optional[Tensor] = None
+                    if zh is not None:  # z ⊙ dh goes to h_{t-1}, the rest (exactly: z is 0 or 1) to h̃
+                        dh_keep = dh_t * zh[:, off : off + n]
+                        dh_t = dh_t - dh_keep
+                    if zc is not None:
+                        dc_keep = dc_t * zc[:, off : off + n]
+                        dc_t = dc_t - dc_keep
+                    di, df, dg, do = dg_all.chunk(4, 2)
+                    # dL/dc̃ = dc + dh ⊙ o ⊙ (1 − tanh²c̃); dL/do = dh ⊙ tanh c̃
+                    torch.mul(dh_t, tc, out=do)
+                    dct = torch.addcmul(dc_t, dh_t * o, 1 - tc * tc)
+                    if c_mask is not None:
+                        dct = dct * c_mask[:, :n]
+                    gd = g if g_mask is None else g * g_mask[:, off : off + n]
+                    torch.mul(dct, gd, out=di)
+                    torch.mul(dct, c_prev, out=df)
+                    dgd = dct * i
+                    if g_mask is not None:
+                        dgd = dgd * g_mask[:, off : off + n]
+                    dc_prev = dct * f
+                    if dc_keep is not None:
+                        dc_prev = dc_prev + dc_keep
+                    # through the nonlinearities: σ' = σ(1 − σ), tanh' = 1 − tanh²
+                    di.mul_(i * (1 - i))
+                    df.mul_(f * (1 - f))
+                    do.mul_(o * (1 - o))
+                    torch.mul(dgd, 1 - g * g, out=dg)
                 da = _mm(dg_all, w)
                 dh_prev = da if h_mask is None else da * h_mask[:, :n]
                 if dh_keep is not None:
