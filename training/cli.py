@@ -32,11 +32,9 @@ def _without_nproc(argv: list[str]) -> list[str]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from training.distributed import launch, launched
-
-    if args.nproc > 1 and not launched():  # the same command, once per process, under torchrun
-        return launch(args.nproc, _without_nproc(args.argv))
     from training.config import load_config
+    from training.distributed import check_nproc, launch, launched
+
     from training.trainer import Trainer
 
     overrides = list(args.set or [])
@@ -54,6 +52,9 @@ def _train(args: argparse.Namespace) -> int:
             overrides.append(f"{key}={value}")
             origins.append(f"--{flag.replace('_', '-')} {value}")
     cfg = load_config(args.config, overrides, origins)
+    if args.nproc > 1 and not launched():  # the same command, once per process, under torchrun
+        check_nproc(args.nproc, cfg.train.device)
+        return launch(args.nproc, _without_nproc(args.argv))
     run_dir = args.run_dir or os.path.join("runs", os.path.splitext(os.path.basename(args.config or "default"))[0])
     result = Trainer(cfg, run_dir, fresh=args.fresh, progress=not args.no_progress).run()
     if not result.get("main", True):  # process 0 of several reports and exports

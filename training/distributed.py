@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -24,6 +25,33 @@ import torch.distributed as dist
 
 class PeerLost(RuntimeError):
     """A collective failed: another training process is gone (killed, or stopped by an error of its own)."""
+
+
+class JoinError(ConnectionError):
+    """This process could not join the others at the rendezvous endpoint within the timeout."""
+
+
+# How long a process waits for the others to meet at MASTER_ADDR:MASTER_PORT before it gives up with a message.
+JOIN_TIMEOUT_S = float(os.environ.get("SEQ2SEQ_JOIN_TIMEOUT", "300"))
+
+
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def check_nproc(nproc: int, device: str) -> None:
+    """Refuse more processes than this machine has GPUs (CUDA) or cores (CPU), naming both counts."""
+    if nproc <= 1:
+        return
+    if device.startswith("cuda"):
+        gpus = torch.cuda.device_count()
+        if nproc > gpus:
+            raise ValueError(f"--nproc {nproc}: one process per GPU, and this machine has {gpus} CUDA device(s)")
+    else:
+        cpus = usable_cpus()
+        if nproc > cpus:
+            raise ValueError(f"--nproc {nproc}: this machine has {cpus} usable CPU core(s); run at most {cpus} "
+                             "processes (each needs a core of its own)")
 
 
 @dataclass(frozen=True)
@@ -56,10 +84,21 @@ def join(device: torch.device) -> tuple[World, torch.device]:
     rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
+        if device.index is None and local_rank >= torch.cuda.device_count():
+            raise ValueError(f"process {local_rank} of this machine has no GPU of its own: this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s); start at most that many per node")
         device = torch.device("cuda", local_rank if device.index is None else device.index)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        endpoint = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+        try:
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                    timeout=timedelta(seconds=JOIN_TIMEOUT_S))
+        except (RuntimeError, ValueError, OSError) as exc:  # the store's connect timeout, a refused connection
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise JoinError(f"process {rank} of {size} could not join the others at {endpoint} within "
+                            f"{JOIN_TIMEOUT_S:g} s ({first}); check that the first node runs and that this "
+                            "address and port are reachable from here (SEQ2SEQ_JOIN_TIMEOUT sets the wait)") from None
     return World(rank, size, local_rank), device
 
 
@@ -132,7 +171,7 @@ def launch(nproc: int, argv: list[str]) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "training.cli", *argv]
     env = dict(os.environ)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = usable_cpus()
     env.setdefault("OMP_NUM_THREADS", str(max(1, cpus // nproc)))  # the cores shared out, not oversubscribed
     code = subprocess.call(cmd, env=env)
     if code:

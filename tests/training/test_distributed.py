@@ -146,3 +146,29 @@ def test_a_bf16_run_trains_and_fp16_on_a_cpu_is_refused(toy_corpus, tmp_path):
     assert rows and all(float(r[3]) == float(r[3]) for r in rows)  # finite losses logged
     refused = cli(*train_args(toy_corpus, tmp_path / "fp16", 6, **{"train.amp": "fp16"}))
     assert refused.returncode == 2 and "train.amp: fp16 needs train.device cuda" in refused.stderr
+
+
+def test_more_processes_than_cores_are_refused_with_the_count(toy_corpus, tmp_path):
+    cores = len(os.sched_getaffinity(0))
+    out = cli(*train_args(toy_corpus, tmp_path, 2), "--nproc", str(cores + 1))
+    assert out.returncode == 2
+    assert f"--nproc {cores + 1}: this machine has {cores} usable CPU core(s)" in out.stderr
+    assert not tmp_path.joinpath("checkpoints").exists()
+
+
+def test_a_process_that_cannot_reach_the_rendezvous_says_where_within_the_timeout(toy_corpus, tmp_path):
+    """Process 1 of 2 whose first process never comes: a message naming MASTER_ADDR:MASTER_PORT once
+    SEQ2SEQ_JOIN_TIMEOUT has passed, not a hang (torchrun sets these variables; here they are set by hand)."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(cli_env(), WORLD_SIZE="2", RANK="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
+               MASTER_PORT=str(port), SEQ2SEQ_JOIN_TIMEOUT="3")
+    started = time.monotonic()
+    out = subprocess.run([*SEQ2SEQ, *train_args(toy_corpus, tmp_path, 2)], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert f"process 1 of 2 could not join the others at 127.0.0.1:{port} within 3 s" in out.stderr
+    assert time.monotonic() - started < 60
