@@ -70,7 +70,7 @@ def word_links(src_pieces: list[str], tgt_pieces: list[str], attention: list[lis
 
 
 def diagonal_links(n_src: int, n_tgt: int) -> list[Link]:
-    """Links by relative position, for a translation without attention to read (two models through a pivot)."""
+    """Links by relative position, for a translation without attention to read."""
     if not n_src or not n_tgt:
         return []
     return [(s, min(n_tgt - 1, (2 * s + 1) * n_tgt // (2 * n_src))) for s in range(n_src)]

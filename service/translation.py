@@ -25,6 +25,7 @@ from service.body import read_body
 from service.errors import ApiError, shown
 from service.inline import Link, word_links
 from service.metrics import Metrics
+from service.pivot import compose
 from service.runtime import Model, Runtime
 from service.schemas import (
     DetectedLanguage,
@@ -92,10 +93,6 @@ class TranslateHandler:
         self._check_format(req)
         if check_sizes:
             self._check_sizes(items)
-        pivoted = [src for src, hops in plans.items() if hops is not None and len(hops) > 1]
-        if pivoted and req.return_alignment:
-            raise ApiError(400, f"return_alignment: {pivoted[0]} to {req.target} goes through {self.settings.pivot}, "
-                                "so no attention links its source to its translation")
         segmented = self._split(req, items)
         count = sum(len(seg.sentences) for seg in segmented)
         if count > self.settings.queue_max_sentences:  # could never be queued: not a 503 to retry
@@ -147,18 +144,21 @@ class TranslateHandler:
         opts = self._search_options(req, last.translator)
         sentences = [s for seg in segmented for s in seg.sentences]
         ids = [self._encode(first.translator, s) for s in sentences]
+        aligned = req.return_alignment or req.format == "html"  # HTML places inline tags by attention
+        hop_ids = ids
         if len(hops) > 1:  # the first hop's best translation is the second hop's source
             middle = await self._decode(first.batcher, request, ids, replace(first.translator.defaults, n_best=1),
-                                        False)
-            ids = [last.translator.encode(h[0].text if h else "") for h in middle]
-        aligned = len(hops) == 1  # through a pivot, no attention links the source to the translation
-        hyps = await self._decode(last.batcher, request, ids, opts,
-                                  req.return_alignment or (req.format == "html" and aligned))
+                                        aligned)
+            hop_ids = [last.translator.encode(h[0].text if h else "") for h in middle]
+        hyps = await self._decode(last.batcher, request, hop_ids, opts, aligned)
+        if len(hops) > 1 and aligned:  # each alignment carried back through the pivot to the source's pieces
+            hyps = [[compose(h, m[0] if m else None, last.translator.src_tok.id_to_piece(p[:-1]), len(s))
+                     for h in hs] for hs, m, p, s in zip(hyps, middle, hop_ids, ids, strict=True)]
         responses, start = [], 0
         for seg in segmented:
             count = len(seg.sentences)
-            responses.append(self._item(req, last.translator, seg, ids[start : start + count],
-                                        hyps[start : start + count], aligned))
+            responses.append(self._item(req, first.translator, seg, ids[start : start + count],
+                                        hyps[start : start + count]))
             start += count
         return responses
 
@@ -265,13 +265,14 @@ class TranslateHandler:
         raise overloaded
 
     def _item(self, req: TranslateRequest, translator: Translator, seg: Segmented | html.Page, ids: list[list[int]],
-              hyps: list[list[Hypothesis]], aligned: bool) -> tuple[str, list[str], list[SentenceDetail]]:
-        """(translation, alternatives, sentence details) of one item of q. With HTML, the alternatives are pages
-        too: the k-th best translation of each sentence with the tags put back by its own attention."""
+              hyps: list[list[Hypothesis]]) -> tuple[str, list[str], list[SentenceDetail]]:
+        """(translation, alternatives, sentence details) of one item of q; `translator` is the first hop's, whose
+        source pieces `ids` are. With HTML, the alternatives are pages too: the k-th best translation of each
+        sentence with the tags put back by its own attention."""
         found = max((len(h) for h in hyps), default=1) - 1  # fewer hypotheses may finish than were asked for
         if isinstance(seg, html.Page):
             pieces = [translator.src_tok.id_to_piece(src_ids[:-1]) for src_ids in ids]  # EOS off
-            text, *alternatives = [seg.render(_html_targets(pieces, hyps, k, aligned))
+            text, *alternatives = [seg.render(_html_targets(pieces, hyps, k))
                                    for k in range(min(found, req.alternatives) + 1)]
         else:
             text = seg.join([h[0].text if h else "" for h in hyps])
@@ -303,17 +304,17 @@ def _unchanged_item(req: TranslateRequest, item: str, seg: Segmented | html.Page
     return item, [item] * req.alternatives, details
 
 
-def _html_targets(pieces: list[list[str]], hyps: list[list[Hypothesis]], k: int, aligned: bool
+def _html_targets(pieces: list[list[str]], hyps: list[list[Hypothesis]], k: int
                   ) -> list[tuple[str, list[Link] | None]]:
-    """Each sentence's k-th best translation (or its last) and its word links from attention (service/inline.py);
-    None where there is no attention from the source to read."""
+    """Each sentence's k-th best translation (or its last) and its word links from attention (service/inline.py;
+    through a pivot, the attention composed across the two hops); None where there is no attention to read."""
     out: list[tuple[str, list[Link] | None]] = []
     for src, h in zip(pieces, hyps, strict=True):
         top = h[min(k, len(h) - 1)] if h else None
         if top is None:
             out.append(("", []))
         else:
-            links = word_links(src, top.tokens, top.alignment) if aligned and top.alignment is not None else None
+            links = word_links(src, top.tokens, top.alignment) if top.alignment is not None else None
             out.append((top.text, links))
     return out
 
