@@ -26,10 +26,19 @@ FORMAT_VERSION = 3
 READABLE_FORMATS = (1, 2, 3)
 
 
-def script(model: Seq2Seq, lexicon: tuple[torch.Tensor, torch.Tensor] | None = None,
+def script(model: Seq2Seq | Search, lexicon: tuple[torch.Tensor, torch.Tensor] | None = None,
            int8: bool = False) -> torch.jit.ScriptModule:
     """Script the model with its greedy and beam search (eval mode); with a lexical table for the shortlist,
-    and with int8 weights, if asked (`Search`)."""
+    and with int8 weights, if asked (`Search`).
+
+    :param model: a `Seq2Seq`, or a `Search` built with its options, scripted as it is: its int8 weights are
+        the ones it was built with, not quantized a second time, so the module scripted decodes what the
+        eager one a caller checked it against decodes
+    """
+    if isinstance(model, Search):
+        if lexicon is not None or int8:
+            raise ValueError("script: a Search has its lexicon and int8 weights already; pass the Seq2Seq instead")
+        return torch.jit.script(model.eval())
     return torch.jit.script(Search(model, lexicon=lexicon, int8=int8).eval())
 
 

@@ -126,7 +126,7 @@ def export_path(source: str, output: str, test_split: str | None = None, check: 
     translator = Translator(eager, meta, src_tok, tgt_tok, str(next(model.parameters()).device))
     if test_split:
         meta["evaluation"] = evaluate_checkpoint(translator, run_dir, cfg, test_split, ckpt_path, ckpt["step"])
-    scripted = export.script(model, lexicon=table, int8=int8)
+    scripted = export.script(eager)  # the eager search's own weights: int8 quantizes once
     if check > 0:
         valid = load_split(cfg.data.path, cfg.data.valid_split, cfg.data.src, cfg.data.tgt)
         sources = [translator.encode(line) for line in valid.src[:check] if line.strip()]  # what translation feeds

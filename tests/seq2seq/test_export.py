@@ -101,3 +101,15 @@ def test_a_broken_meta_json_is_refused_naming_the_artifact_and_the_entry(artifac
     assert main(["translate", "-m", str(broken), "-o", str(out), "--quiet"]) == 2
     assert f"{broken}: {message}" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_search_is_scripted_with_its_own_weights_and_refuses_options_on_top():
+    model = tiny_model(seed=4)
+    eager = Search(model, int8=True)
+    scripted = export.script(eager)
+    src, lens = random_batch(B=4, S=6, seed=4)
+    with torch.no_grad():
+        a, b = eager(src, lens, 3, 1), scripted(src, lens, 3, 1)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    with pytest.raises(ValueError, match="a Search has its lexicon and int8 weights already"):
+        export.script(Search(model), int8=True)
