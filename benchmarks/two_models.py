@@ -2,7 +2,8 @@
 
     python benchmarks/two_models.py                                   # --run's default (Multi30k de→en), 20 s each
     python benchmarks/two_models.py --duration 15 --rounds 3 --run runs/sweep/ablation/a_dropout_0.4-s1
-    python benchmarks/two_models.py --models de-en.pt en-fr.pt         # two real artifacts of different pairs
+    python benchmarks/two_models.py --models de-en.pt en-fr.pt         # two real artifacts of different pairs,
+                                                                       # each sent its source's test sentences
 
 Starts two servers, `python -m service` on free loopback ports in other processes as benchmarks/load.py does (its
 functions, imported): one with ONE model, one with TWO (two pairs). Then, in turn, one server loaded while the other
@@ -89,12 +90,23 @@ def server(args: argparse.Namespace, model: Path) -> Iterator[str]:
                 print("server log (tail):\n" + log.read()[-3000:], file=sys.stderr)
 
 
-def measure(args: argparse.Namespace, url: str, sentences: list[str],
+def with_language(path: Path, old: str, new: str) -> Path:
+    """test_2016_flickr.de.gz → test_2016_flickr.en.gz: the same split in another language."""
+    parts = path.name.split(".")
+    if old not in parts[1:]:
+        raise SystemExit(f"{path}: no language code {old!r} in the file name to replace; give --data2")
+    parts[parts.index(old, 1)] = new
+    return path.with_name(".".join(parts))
+
+
+def measure(args: argparse.Namespace, url: str, sentences: dict[tuple[str, str], list[str]],
             split: list[tuple[tuple[str, str], int]]) -> list[Level]:
-    """Closed-loop clients at once, `count` of them on each (source, target) pair; after --warmup seconds."""
+    """Closed-loop clients at once, `count` of them on each (source, target) pair, each pair sent its own
+    sentences; after --warmup seconds."""
     async def both(seconds: float, levels: list[Level]) -> None:
-        await asyncio.gather(*(run_level(url, {"source": s, "target": t, "beam_size": args.beam}, sentences,
-                                         level, seconds, None) for ((s, t), _), level in zip(split, levels)))
+        await asyncio.gather(*(run_level(url, {"source": s, "target": t, "beam_size": args.beam},
+                                         sentences[(s, t)], level, seconds, None)
+                               for ((s, t), _), level in zip(split, levels)))
 
     if args.warmup > 0:
         asyncio.run(both(args.warmup, [Level(count) for _, count in split]))
@@ -129,7 +141,10 @@ def main() -> None:
     parser.add_argument("--models", type=Path, nargs=2, metavar=("PAIR1.pt", "PAIR2.pt"),
                         help="two artifacts of different language pairs instead; pair 1 carries the single-pair load")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="sentences, one a line (gzip or plain), sent to both pairs")
+                        help="pair 1's sentences, one a line (gzip or plain); without --models, both pairs'")
+    parser.add_argument("--data2", type=Path,
+                        help="with --models, pair 2's sentences (default: --data with its language code, the "
+                             "part of the file name between dots that is pair 1's source, made pair 2's)")
     parser.add_argument("--clients", type=int, default=32, help="clients of each measurement (mixed: half a pair)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of the same load before each, not counted")
@@ -160,10 +175,17 @@ def main() -> None:
         both.mkdir()
         for i, path in enumerate((first, second), 1):
             os.symlink(path.resolve(), both / f"{i}-{path.name}")
-        read = read_sentences(args.data, args.max_sentences)
-        sentences = [s for s in read if all(fits(m, s) for m in models)]
+        files = [args.data, args.data2 or with_language(args.data, pairs[0][0], pairs[1][0])] if args.models \
+            else [args.data, args.data]
+        if args.models:  # each pair its own sentences
+            sentences = {pair: [s for s in read_sentences(path, args.max_sentences) if fits(model, s)]
+                         for pair, path, model in zip(pairs, files, models)}
+        else:  # the same sentences to both: the same network under two labels
+            read = [s for s in read_sentences(args.data, args.max_sentences) if all(fits(m, s) for m in models)]
+            sentences = {pair: read for pair in pairs}
         names = [f"{s}→{t}" for s, t in pairs]
-        print(f"{len(sentences)} sentences from {args.data} to every pair, beam {args.beam}, "
+        print(f"{len(sentences[pairs[0]])} sentences from {files[0]}, {len(sentences[pairs[1]])} from {files[1]}, "
+              f"beam {args.beam}, "
               f"{'whole batches' if args.whole_batches else 'continuous batching'}, {args.duration:g} s "
               f"a measurement after {args.warmup:g} s of warm-up; pair 1 {names[0]} ({first.name}), pair 2 "
               f"{names[1]} ({second.name})")
