@@ -193,20 +193,25 @@ def plot(suite: str, args: argparse.Namespace) -> str:
     import matplotlib.pyplot as plt
 
     variants, _, seeds = SUITES[suite]
-    fig, ax = plt.subplots(figsize=(9, 5))
+    colors = plt.get_cmap("tab20").colors
+    fig, ax = plt.subplots(figsize=(11, 6))
     for i, name in enumerate(variants):
         for seed in seeds:
             pts = [(int(r["step"]), float(r["bleu"])) for r in read_metrics(run_dir(suite, name, seed))
                    if r["split"] == "valid" and r["bleu"]]
             if pts:
-                ax.plot(*zip(*pts), color=f"C{i % 10}", linestyle="-" if seed == seeds[0] else "--",
+                ax.plot(*zip(*pts), color=colors[i % len(colors)], linestyle="-" if seed == seeds[0] else "--",
                         marker="o", markersize=3, label=name if seed == seeds[0] else None)
     ax.set_xlabel("update")
     ax.set_ylabel("validation BLEU (greedy)")
-    ax.legend(fontsize=8)
+    ax.set_title(f"{suite}: solid seed {seeds[0]}" + (f", dashed seed {seeds[1]}" if len(seeds) > 1 else ""))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    out = os.path.join(RUNS, f"{suite}.png")
-    fig.savefig(out)
+    # beside the results it is drawn from, so that a checkout without runs/ can redraw it
+    out = os.path.join(RESULTS, f"{suite}.png")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
 
