@@ -6,7 +6,8 @@ everyone's sentences: a .txt file as text, cut into lines and sentences with eve
 file as `format: html` (service/html.py), its markup kept. The per-item limits of /translate do not apply; the
 queue's does. The translation is written to a folder (`FileStore`) and answered as `{"translatedFileUrl":
 "<base url>/download_file/<name>"}`. It is served once: deleted as it is downloaded, or `file_expiry_s` later if
-nobody comes for it, and with the server's folder when the server stops.
+nobody comes for it, and with the server's folder when the server stops; in a given folder (`files_dir`), what
+a killed server left there is deleted once it is older than `file_expiry_s`, at start and at every upload.
 
 Order of checks: body (413, 408, 400 not multipart) → back-off, API key, rate limit (429, 403) → the file part,
 its type, its size, UTF-8 (400, 413) → then /translate's own (languages, models ready, queue).
@@ -20,6 +21,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from fastapi import Request
@@ -46,12 +48,34 @@ class FileStore:
         self.own_folder = not folder  # a folder of our own is removed whole; a given one may be shared
         self.expiry_s = expiry_s
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self.sweep()
+
+    def sweep(self) -> int:
+        """Delete the files of this store's kind in a given folder older than `expiry_s`: what a server killed
+        before it could expire or remove them left behind (each live store expires its own files in time, so
+        none of theirs is that old). Called at start and at every upload; the number removed."""
+        if self.folder is None or not self.folder.is_dir():
+            return 0
+        cutoff, removed = time.time() - self.expiry_s, 0
+        for path in self.folder.iterdir():
+            name = path.name[1:] if path.name.startswith(".") else path.name  # ".name": a download cut short
+            if not _NAME.fullmatch(name):
+                continue  # not a file this store makes: never ours to delete
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass  # taken or expired by another worker meanwhile
+        return removed
 
     def put(self, filename: str, data: bytes) -> str:
         """Store `data` under a new unguessable name, deleted after `expiry_s` unless taken first; the name."""
         if self.folder is None:
             self.folder = Path(tempfile.mkdtemp(prefix="seq2seq-files-"))
         self.folder.mkdir(parents=True, exist_ok=True)
+        if not self.own_folder:
+            self.sweep()
         stem, ext = os.path.splitext(os.path.basename(filename))
         name = f"{secrets.token_urlsafe(16)}.{_UNSAFE.sub('_', stem)[:100] or 'file'}{ext.lower()}"
         (self.folder / name).write_bytes(data)

@@ -4,6 +4,7 @@ download each, the files' lifetime (download, expiry, shutdown), and every refus
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -168,6 +169,30 @@ def test_store_serves_once_and_cleans_up(tmp_path: Path) -> None:
         other.write_bytes(b"not mine")
         store.close()
         assert not (shared / mine).exists() and other.exists()
+
+    asyncio.run(scenario())
+
+
+def test_store_removes_what_a_killed_server_left(tmp_path: Path) -> None:
+    """A given folder keeps what a SIGKILLed server never expired: the next store deletes those files once they
+    are older than the expiry, at start and at each upload, and leaves young files and foreign names alone."""
+    async def scenario() -> None:
+        folder = tmp_path / "files"
+        folder.mkdir()
+        stale, claimed = folder / ("A" * 22 + ".old.txt"), folder / (".C" + "C" * 21 + ".cut.txt")
+        young, foreign = folder / ("Y" * 22 + ".young.txt"), folder / "notes.txt"
+        for path in (stale, claimed, young, foreign):
+            path.write_bytes(b"x")
+        hour_ago = time.time() - 3600
+        for path in (stale, claimed, foreign):
+            os.utime(path, (hour_ago, hour_ago))
+        store = FileStore(str(folder), expiry_s=600)
+        assert not stale.exists() and not claimed.exists()
+        assert young.exists() and foreign.exists()
+        os.utime(young, (hour_ago, hour_ago))  # ages while this store runs: the next upload removes it
+        mine = store.put("m.txt", b"mine")
+        assert not young.exists() and (folder / mine).exists() and foreign.exists()
+        store.close()
 
     asyncio.run(scenario())
 
