@@ -11,7 +11,7 @@ the next as soon as the answer arrives, for --duration seconds (or --requests re
 p50/p95/p99 latency and errors per level, and from the server's /metrics: mean batch size (sentences; with
 continuous batching, per step), share of the time spent decoding,
 mean queue wait, and mean time a request spent in the server (client latency minus this is client and
-network overhead). Then, with the server stopped, measures in this process the offline path
+network overhead), and the server's resident memory once ready, after the load and at its peak. Then, with the server stopped, measures in this process the offline path
 (`Translator.translate` over the same sentences and beam: sentences/s) and single-sentence `translate_ids`
 calls (p50), and prints the ratios: 32-client throughput / offline throughput, and 1-client p50 / direct
 call p50.
@@ -174,6 +174,29 @@ def offline(translator: Translator, args: argparse.Namespace, sentences: list[st
     return rate, percentile(singles, 50)
 
 
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) MB of a server process and its descendants, from /proc (Linux)."""
+    def children(p: int) -> list[int]:
+        try:
+            with open(f"/proc/{p}/task/{p}/children", encoding="ascii") as fh:
+                return [int(c) for c in fh.read().split()]
+        except OSError:
+            return []
+
+    todo, rss, hwm = [pid], 0.0, 0.0
+    while todo:
+        p = todo.pop()
+        todo += children(p)
+        try:
+            with open(f"/proc/{p}/status", encoding="ascii") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        except OSError:
+            continue
+        rss += int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+        hwm += int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
+    return rss, hwm
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="exported artifact (.pt)")
@@ -211,6 +234,7 @@ def main() -> None:
                   f"left out), beam {args.beam}, {body['source']}→{body['target']}, "
                   f"{torch.get_num_threads()} decoder threads, "
                   f"{'whole batches' if args.whole_batches or not translator.can_step else 'continuous batching'}")
+            ready_rss, _ = memory_mb(proc.pid)
             print(f"{'clients':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
                   f"{'errors':>6} {'batch':>6} {'decode%':>7} {'wait ms':>7} {'srv ms':>7}")
             for level in levels:
@@ -225,6 +249,9 @@ def main() -> None:
                 print(f"{level.clients:>7} {len(lat):>8} {level.rps:>8.1f} {percentile(lat, 50):>8.1f} "
                       f"{percentile(lat, 95):>8.1f} {percentile(lat, 99):>8.1f} {sum(level.errors.values()):>6} "
                       f"{batch:>6.1f} {busy:>7.0f} {wait:>7.1f} {server_ms:>7.1f} {level.errors or ''}", flush=True)
+            rss, peak = memory_mb(proc.pid)
+            print(f"server memory: resident {ready_rss:.0f} MB once ready, {rss:.0f} MB after the load, "
+                  f"peak {peak:.0f} MB")
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
