@@ -14,7 +14,9 @@ Options that make a search cheaper (docs/design.md §10), each off by default:
   frequent pieces, as Marian does; the softmax is taken over that shortlist.
 - int8 weights (`Search(model, int8=True)`): every matrix product of a decoding step but attention runs on
   dynamically quantized int8 weights (fbgemm); the encoder stays in float, and so does the output layer when
-  a shortlist restricts it. The quantized copies are made here: build the Search after loading the weights.
+  a shortlist restricts it. The quantized copies are made here, on a copy of the model whose float matrices
+  they replace are dropped (an int8 artifact holds only the int8 copies): build the Search after loading the
+  weights.
 - `stop="beam"`: a sentence ends when beam_size hypotheses have ended (fairseq's rule), instead of when its
   best candidate ends (`stop="best"`, OpenNMT-py's rule).
 
@@ -24,6 +26,7 @@ those that ended; `advance` is the three in one call. `beam` is `start` and `ste
 so a sentence gets the same tokens whichever sentences share its steps, and whenever it joined them.
 """
 
+import copy
 import warnings
 from typing import List, Optional, Tuple
 
@@ -76,6 +79,9 @@ class Search(nn.Module):
                 raise ValueError(f"lexicon: target ids must be in [0, {model.tgt_vocab})")
         if int8 and any(p.device.type != "cpu" for p in model.parameters()):
             raise ValueError("int8: dynamically quantized weights run on the CPU only")
+        if int8:  # `_quantize` drops the float matrices it replaces: from a copy, never from the caller's model
+            model = copy.deepcopy(model)
+            self.model = model
         self.register_buffer("lexicon", table.long())
         self.register_buffer("frequent", frequent.long())
         self.int8 = int8
@@ -101,6 +107,26 @@ class Search(nn.Module):
             self.q_hh.append(_int8(layer.weight_hh[0], bias))
         self.q_c = _int8(dec.concat.weight, dec.concat.bias)
         self.q_out = _int8(dec.out.weight, dec.out.bias)
+        # The float matrices the int8 step replaces are never read again (`_weights`): an artifact keeps only
+        # their int8 copies, a quarter of their size. The biases stay (small); so does the output layer's float
+        # weight when a shortlist slices it (`_output`).
+        with torch.no_grad():
+            for layer in dec.layers:
+                layer.weight_ih = nn.Parameter(layer.weight_ih.new_zeros(layer.weight_ih.size(0), 0, 0), False)
+                layer.weight_hh = nn.Parameter(layer.weight_hh.new_zeros(layer.weight_hh.size(0), 0, 0), False)
+            dec.concat.weight = nn.Parameter(dec.concat.weight.new_zeros(0, 0), False)
+            if not self.has_shortlist:
+                dec.out.weight = nn.Parameter(dec.out.weight.new_zeros(0, 0), False)
+
+    def _weights(self) -> Tuple[StepWeights, List[Masks]]:
+        """The decoder's step weights and masks for one search (`Decoder.search_weights`); with int8 weights,
+        empty ones: `_int8_step` reads none of them, and the float matrices they would be taken from are gone."""
+        if not self.int8:
+            return self.model.decoder.search_weights()
+        e = torch.zeros(0)
+        no: List[Tensor] = []
+        masks = [Masks(None, None, None, e) for _ in self.model.decoder.layers]
+        return StepWeights(e, e, e, no, no, e, e), masks
 
     def _check(self, beam_size: int, n_best: int, max_len_a: float, max_len_b: int, length_penalty: float,
                stop: str = "best", shortlist: bool = False) -> None:
@@ -222,7 +248,7 @@ class Search(nn.Module):
         self._check(1, 1, max_len_a, max_len_b, length_penalty, "best", shortlist)
         model = self.model
         keys, values, src_mask, state = model.encode(src, src_lens)
-        step_w, masks = model.decoder.search_weights()  # once per search, not once per step
+        step_w, masks = self._weights()  # once per search, not once per step
         vocab, out_w, out_b, cols = self._output(src, src_mask, shortlist)
         B = src.size(0)
         max_lens = (src_lens.to(torch.float64) * max_len_a + max_len_b).floor().long()
@@ -403,7 +429,7 @@ class Search(nn.Module):
         """One step of every sentence; those that ended leave. Returns the decoding of the others, and of those
         that ended their ids, source lengths and finished hypotheses (tokens, attention, scores)."""
         model = self.model
-        step_w, masks = model.decoder.search_weights()  # views of the parameters: cheap to take every step
+        step_w, masks = self._weights()  # views of the parameters: cheap to take every step
         K, Bn, device = d.beam_size, d.ids.size(0), d.prev.device
         need = K if d.stop == "beam" else d.n_best  # finished hypotheses a sentence waits for
         limit = K if d.stop == "beam" else 2147483647  # finished hypotheses a sentence files (2^31 - 1)

@@ -28,6 +28,7 @@ from service.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from service.routes import router
 from service.runtime import Runtime
 from service.settings import Settings
+from service.suggest import SuggestionHandler
 from service.translation import TranslateHandler
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.translate = TranslateHandler(settings, runtime, metrics, access)
     app.state.detect = app.state.translate.detect
     app.state.files = FileHandler(settings, app.state.translate)
+    app.state.suggest = SuggestionHandler(settings, app.state.translate)
     app.state.on_fatal = None
     install_error_handlers(app)
     # the shared router stays whole (every app of a process includes it); this app includes what is enabled

@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from service import page
-from service.errors import ApiError
 from service.files import FORMATS
 from service.languages import NAMES, languages
 from service.schemas import (
@@ -91,16 +90,16 @@ async def frontend_settings(request: Request) -> FrontendSettings:
     target = "en" if "en" in targets else targets[0]
     return FrontendSettings(
         charLimit=settings.max_chars_per_request, frontendTimeout=500, apiKeys=bool(settings.api_keys),
-        keyRequired=bool(settings.api_keys), suggestions=False, filesTranslation=True,
+        keyRequired=bool(settings.api_keys), suggestions=settings.suggestions, filesTranslation=True,
         supportedFilesFormat=list(FORMATS),
         language=FrontendLanguages(source=LanguageRef(code="auto", name="Auto Detect"),
                                    target=LanguageRef(code=target, name=NAMES.get(target, target))),
     )
 
 
-@router.post("/suggest", responses={403: {"model": ErrorBody}}, summary="Suggest a better translation (disabled)")
-async def suggest() -> None:
-    raise ApiError(403, "Suggestions are disabled on this server.")
+@router.post("/suggest", responses=_ERRORS, summary="Suggest a better translation (403 unless `suggestions` is on)")
+async def suggest(request: Request) -> dict[str, bool]:
+    return await request.app.state.suggest(request)
 
 
 @router.post("/detect", response_model=list[DetectedLanguage], responses=_ERRORS, openapi_extra=_DETECT_BODY,

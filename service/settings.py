@@ -81,6 +81,15 @@ class Settings(BaseSettings):
         "the server's (several workers or replicas that share one must be given it)"
     )
 
+    # --- suggestions (`POST /suggest`, LibreTranslate's "suggest a better translation")
+    suggestions: bool = Field(
+        False, description="accept suggested translations at /suggest (appended to suggestions_file); off: 403"
+    )
+    suggestions_file: str = Field(
+        "", description="JSON Lines file the suggestions are appended to, one {q, s, source, target, time} per "
+        "line (needed with suggestions; several workers or replicas may share it)"
+    )
+
     # --- batching across requests
     batch_max_tokens: int = Field(4096, ge=1, description="source tokens (padded) decoded together")
     batch_wait_ms: float = Field(5.0, ge=0, description="how long the first sentence waits for company")
@@ -159,6 +168,12 @@ class Settings(BaseSettings):
     def _keys_for_key_routes(self) -> Settings:
         if self.key_routes and not self.api_keys:
             raise ValueError("key_routes needs api_keys: without keys every route is open")
+        return self
+
+    @model_validator(mode="after")
+    def _file_for_suggestions(self) -> Settings:
+        if self.suggestions and not self.suggestions_file:
+            raise ValueError("suggestions needs suggestions_file: the file the suggestions are appended to")
         return self
 
     @property

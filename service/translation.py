@@ -85,15 +85,18 @@ class TranslateHandler:
             raise ApiError(400, "Invalid request: missing q parameter")
         items = [req.q] if isinstance(req.q, str) else req.q
         self.runtime.require()  # 503 while the models load
-        detected = self._detect(req, items) if req.source.lower() == "auto" else None
-        sources = [d.language for d in detected] if detected is not None else [req.source] * len(items)
-        plans: dict[str, list[Model] | None] = {}  # source → its models, or None: the text stays as it is
-        for source in dict.fromkeys(sources):
-            plans[source] = self._plan(source, req.target)
         self._check_format(req)
         if check_sizes:
             self._check_sizes(items)
         segmented = self._split(req, items)
+        # HTML is detected by the text it would translate, never by its markup (tags, attributes, scripts)
+        texts = [" ".join(seg.sentences) if isinstance(seg, html.Page) else item
+                 for item, seg in zip(items, segmented, strict=True)]
+        detected = self._detect(req, texts) if req.source.lower() == "auto" else None
+        sources = [d.language for d in detected] if detected is not None else [req.source] * len(items)
+        plans: dict[str, list[Model] | None] = {}  # source → its models, or None: the text stays as it is
+        for source in dict.fromkeys(sources):
+            plans[source] = self._plan(source, req.target)
         count = sum(len(seg.sentences) for seg in segmented)
         if count > self.settings.queue_max_sentences:  # could never be queued: not a 503 to retry
             raise ApiError(413, f"Invalid request: {count} sentences; the server queues at most "

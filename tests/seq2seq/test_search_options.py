@@ -165,6 +165,34 @@ def test_int8_scores_stay_close_to_float():
     assert torch.all((int8 - plain).abs() < 0.05) and not torch.equal(int8, plain)
 
 
+@pytest.mark.parametrize("shortlist", [False, True])
+def test_int8_keeps_no_float_copy_of_what_it_quantized_and_leaves_the_model_alone(tmp_path, shortlist):
+    """The float decoder matrices the int8 step replaces are dropped from the search (so from the artifact),
+    but not from the model it was built from; the output layer's float weight stays only for a shortlist.
+    The saved int8 module is smaller than the float one, and still decodes as before it was saved."""
+    model = tiny_model(seed=12, src_vocab=400, tgt_vocab=400, emb_dim=16, enc_hidden=16, dec_hidden=96)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    lexicon = small_lexicon(model, seed=12, k=4) if shortlist else None
+    plain, int8 = Search(model, lexicon=lexicon), Search(model, lexicon=lexicon, int8=True)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    dec = int8.model.decoder
+    assert all(layer.weight_ih.numel() == 0 and layer.weight_hh.numel() == 0 for layer in dec.layers)
+    assert dec.concat.weight.numel() == 0
+    assert (dec.out.weight.numel() > 0) == shortlist
+    sizes = {}
+    for name, search in (("float", plain), ("int8", int8)):
+        torch.jit.save(torch.jit.script(search.eval()), str(tmp_path / name))
+        sizes[name] = (tmp_path / name).stat().st_size
+    assert sizes["int8"] < sizes["float"]
+    loaded = torch.jit.load(str(tmp_path / "int8"))
+    src, lens = random_batch(B=4, S=7, seed=12, vocab=400)
+    with torch.no_grad():
+        for beam in (1, 3):
+            a, b = int8(src, lens, beam, 1, shortlist=shortlist), loaded(src, lens, beam, 1, shortlist=shortlist)
+            for x, y in zip(a, b):
+                torch.testing.assert_close(x, y)
+
+
 @pytest.mark.parametrize("beam", [1, 3])
 def test_scripted_equals_eager_with_every_option_on(beam):
     model = tiny_model(seed=10)

@@ -124,12 +124,23 @@ def test_html_through_the_pivot_keeps_the_markup(artifact: Path, en_fr: Path) ->
     de_en, en_fr_model = Translator.load(str(artifact)), Translator.load(str(en_fr))
     expected = " ".join(t.text for t in en_fr_model.translate([t.text for t in de_en.translate(LINES)]))
     page = f'<p class="x">{LINES[0]} <a href="/y">{LINES[1]}</a></p>'
+    # source auto: the language of the text it translates, never of its markup (this markup alone reads as English)
+    noisy = ('<div class="main-content header navigation" title="Home page link for the whole site">'
+             '<script>var home = "the page is here";</script>'
+             f'{LINES[0]} <a href="/y" title="Read more about this story">{LINES[1]}</a></div>')
     with live_server(artifact, models=[str(artifact), str(en_fr)]) as server, httpx.Client(base_url=server.url) as c:
         r = c.post("/translate", json={"q": page, "source": "de", "target": "fr", "format": "html"})
+        auto = c.post("/translate", json={"q": noisy, "source": "auto", "target": "fr", "format": "html"})
     assert r.status_code == 200, r.text
     out = r.json()["translatedText"]
     assert out.startswith('<p class="x">') and out.endswith("</a></p>") and out.count('<a href="/y">') == 1
     assert BeautifulSoup(out, "html.parser").get_text() == expected
+    assert auto.status_code == 200, auto.text
+    assert auto.json()["detectedLanguage"]["language"] == "de"
+    soup = BeautifulSoup(auto.json()["translatedText"], "html.parser")
+    assert soup.script.string == 'var home = "the page is here";'
+    soup.script.decompose()
+    assert soup.get_text() == expected
 
 
 def test_a_folder_serves_every_model_in_it(models_folder: Path) -> None:
