@@ -128,7 +128,8 @@ def test_html_through_the_pivot_keeps_the_markup(artifact: Path, en_fr: Path) ->
     noisy = ('<div class="main-content header navigation" title="Home page link for the whole site">'
              '<script>var home = "the page is here";</script>'
              f'{LINES[0]} <a href="/y" title="Read more about this story">{LINES[1]}</a></div>')
-    with live_server(artifact, models=[str(artifact), str(en_fr)]) as server, httpx.Client(base_url=server.url) as c:
+    with live_server(artifact, models=[str(artifact), str(en_fr)]) as server, \
+            httpx.Client(base_url=server.url, timeout=60) as c:
         r = c.post("/translate", json={"q": page, "source": "de", "target": "fr", "format": "html"})
         auto = c.post("/translate", json={"q": noisy, "source": "auto", "target": "fr", "format": "html"})
     assert r.status_code == 200, r.text
