@@ -11,7 +11,8 @@ the next as soon as the answer arrives, for --duration seconds (or --requests re
 p50/p95/p99 latency and errors per level, and from the server's /metrics: mean batch size (sentences; with
 continuous batching, per step), share of the time spent decoding,
 mean queue wait, and mean time a request spent in the server (client latency minus this is client and
-network overhead), and the server's resident memory once ready, after the load and at its peak. Then, with the server stopped, measures in this process the offline path
+network overhead), and the server's resident memory once ready, after the load and at its peak.
+Then, with the server stopped, measures in this process the offline path
 (`Translator.translate` over the same sentences and beam: sentences/s) and single-sentence `translate_ids`
 calls (p50), and prints the ratios: 32-client throughput / offline throughput, and 1-client p50 / direct
 call p50.

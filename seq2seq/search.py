@@ -67,7 +67,10 @@ class Search(nn.Module):
 
     def __init__(self, model: Seq2Seq, lexicon: Optional[Tuple[Tensor, Tensor]] = None, int8: bool = False):
         super().__init__()
-        self.model = model
+        if int8 and any(p.device.type != "cpu" for p in model.parameters()):
+            raise ValueError("int8: dynamically quantized weights run on the CPU only")
+        # `_quantize` drops the float matrices it replaces: from a copy, never from the caller's model
+        self.model = copy.deepcopy(model) if int8 else model
         self.has_shortlist = lexicon is not None
         table, frequent = lexicon if lexicon is not None else (torch.zeros(0, 0), torch.zeros(0))
         if lexicon is not None:
@@ -77,11 +80,6 @@ class Search(nn.Module):
             ids = torch.cat([table.flatten(), frequent.flatten()])
             if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= model.tgt_vocab):
                 raise ValueError(f"lexicon: target ids must be in [0, {model.tgt_vocab})")
-        if int8 and any(p.device.type != "cpu" for p in model.parameters()):
-            raise ValueError("int8: dynamically quantized weights run on the CPU only")
-        if int8:  # `_quantize` drops the float matrices it replaces: from a copy, never from the caller's model
-            model = copy.deepcopy(model)
-            self.model = model
         self.register_buffer("lexicon", table.long())
         self.register_buffer("frequent", frequent.long())
         self.int8 = int8

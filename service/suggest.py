@@ -31,6 +31,9 @@ class SuggestionHandler:
         if not self.settings.suggestions:
             raise ApiError(403, "Suggestions are disabled on this server.")
         data = await self.translate.read(request)  # the body, the key and the rate limit, as /translate's
+        runtime = self.translate.runtime
+        runtime.require()  # 503 while the models load: their languages are not known yet
+        known = runtime.languages()
         values: dict[str, str] = {}
         for name in FIELDS:
             value = data.get(name)
@@ -40,8 +43,8 @@ class SuggestionHandler:
         limit = self.settings.max_chars_per_item
         for name in ("q", "s"):
             if len(values[name]) > limit:
-                raise ApiError(400, f"Invalid request: {name} has {len(values[name])} characters; at most {limit}")
-        known = self.translate.runtime.languages()
+                raise ApiError(413, f"Invalid request: {name} has {len(values[name])} characters; "
+                                    f"the limit is {limit} per item")  # as /translate's items
         for name in ("source", "target"):
             values[name] = values[name].strip().lower()
             if values[name] not in known:

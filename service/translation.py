@@ -89,10 +89,10 @@ class TranslateHandler:
         if check_sizes:
             self._check_sizes(items)
         segmented = self._split(req, items)
-        # HTML is detected by the text it would translate, never by its markup (tags, attributes, scripts)
-        texts = [" ".join(seg.sentences) if isinstance(seg, html.Page) else item
-                 for item, seg in zip(items, segmented, strict=True)]
-        detected = self._detect(req, texts) if req.source.lower() == "auto" else None
+        detected = None
+        if req.source.lower() == "auto":  # HTML by the text it would translate, never by its markup
+            detected = self._detect(req, [" ".join(seg.sentences) if isinstance(seg, html.Page) else item
+                                          for item, seg in zip(items, segmented, strict=True)])
         sources = [d.language for d in detected] if detected is not None else [req.source] * len(items)
         plans: dict[str, list[Model] | None] = {}  # source → its models, or None: the text stays as it is
         for source in dict.fromkeys(sources):

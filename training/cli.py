@@ -34,7 +34,6 @@ def _without_nproc(argv: list[str]) -> list[str]:
 def _train(args: argparse.Namespace) -> int:
     from training.config import load_config
     from training.distributed import check_nproc, launch, launched
-
     from training.trainer import Trainer
 
     overrides = list(args.set or [])
