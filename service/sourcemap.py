@@ -1,7 +1,9 @@
 """Parse HTML with BeautifulSoup's `html.parser` builder and note where in the source each node lies.
 
 `parse(source)` gives the tree (bs4's, with its recovery from broken markup: an element left open is closed by
-an enclosing element's end tag, a stray end tag is ignored) and a `SourceMap` of character ranges: each string's
+an enclosing element's end tag, a stray end tag is ignored; and, as browsers build it, the start tags that
+implicitly close an open `p`, `li`, `dd`, `dt`, table cell, row or section, heading or option close it) and a
+`SourceMap` of character ranges: each string's
 and comment's, each element's start tag, and its end tag where the source has one. service/html.py splices
 translations into the source by them, so nothing outside the translated text is serialized again.
 
@@ -58,6 +60,34 @@ def parse(source: str) -> tuple[BeautifulSoup, SourceMap]:
     builder = _Builder()
     soup = BeautifulSoup(source, builder=builder)
     return soup, builder.map
+
+
+# HTML's tree construction ("in body", WHATWG HTML §13.2.6.4.7) closes some elements the source left open when
+# certain start tags come: `<p>one<div>` closes the p, `<li>a <b>b<li>c` the first li with the b in it. html.parser
+# would nest them instead, and a sentence would end inside an inline element. Each rule: the start tags it
+# applies to, the elements it closes (the innermost open one, with everything inside it), and the elements
+# that end the search (a scope's boundary): a p inside a table cell is not closed by a div outside it.
+_SCOPE = frozenset({"applet", "caption", "html", "table", "td", "th", "marquee", "object", "template"})
+_CLOSES_P = frozenset({
+    "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div", "dl", "fieldset",
+    "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "li",
+    "dd", "dt", "listing", "main", "menu", "nav", "ol", "p", "pre", "search", "section", "summary", "table", "ul",
+    "xmp",
+})
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_TABLE_SCOPE = frozenset({"html", "table", "template"})
+_RULES: list[tuple[frozenset[str], frozenset[str], frozenset[str]]] = [
+    (frozenset({"li"}), frozenset({"li"}), _SCOPE | {"ol", "ul"}),
+    (frozenset({"dd", "dt"}), frozenset({"dd", "dt"}), _SCOPE | {"dl"}),
+    (_CLOSES_P, frozenset({"p"}), _SCOPE | {"button"}),
+    (frozenset({"td", "th"}), frozenset({"td", "th"}), _TABLE_SCOPE | {"tr"}),
+    (frozenset({"tr"}), frozenset({"tr"}), _TABLE_SCOPE | {"thead", "tbody", "tfoot"}),
+    (frozenset({"thead", "tbody", "tfoot"}), frozenset({"thead", "tbody", "tfoot"}), _TABLE_SCOPE),
+]
+_CLOSES_CURRENT = {  # closed only when it is the innermost open element
+    **{h: _HEADINGS for h in _HEADINGS}, "option": frozenset({"option"}),
+    "optgroup": frozenset({"option", "optgroup"}),
+}
 
 
 class _Parser(BeautifulSoupHTMLParser):
@@ -125,12 +155,30 @@ class _Parser(BeautifulSoupHTMLParser):
         self._event(at)
         text = self.get_starttag_text() or ""
         self.last_start = at
+        self._close_implied(name)
         super().handle_starttag(name, attrs, handle_empty_element)
         self.deepest = max(self.deepest, len(self.soup.tagStack) - 1)
         for tag in (self.soup.currentTag, self._last_child()):  # the tag is open, or closed at once (<br>)
             if isinstance(tag, Tag) and tag.name == name and -id(tag) not in self.ranges:
                 self.ranges[-id(tag)] = (at, at + len(text))
                 break
+
+    def _close_implied(self, name: str) -> None:
+        """Close what the start tag `name` implicitly ends (`_RULES`); those elements keep no end tag of theirs
+        in the source map, so each ends with its last child."""
+        for starts, closes, boundary in _RULES:
+            if name not in starts:
+                continue
+            for tag in reversed(self.soup.tagStack[1:]):
+                if tag.name in closes:
+                    BeautifulSoupHTMLParser.handle_endtag(self, tag.name)
+                    break
+                if tag.name in boundary:
+                    break
+        for _ in range(2):  # <optgroup> may close an <option>, then an <optgroup>
+            current = self.soup.currentTag
+            if current is not self.soup and current.name in _CLOSES_CURRENT.get(name, ()):
+                BeautifulSoupHTMLParser.handle_endtag(self, current.name)
 
     def handle_endtag(self, name: str, check_already_closed: bool = True) -> None:
         at = self._pos()

@@ -179,6 +179,26 @@ def test_broken_html_is_recovered_as_the_parser_does(source: str, expected: str)
     assert shout(html.parse(source)) == expected
 
 
+@pytest.mark.parametrize(("source", "sentences", "expected"), [
+    # a start tag that closes an open element closes what is open inside it too, as browsers build the tree:
+    # the sentence stays whole instead of ending inside the inline element that html.parser would nest on
+    ("<p>one <b>two<p>three</b> four", ["one two", "three four"], "<p>ONE <b>TWO</b><p>THREE FOUR"),
+    ("<ul><li>a <b>b<li>c</ul>", ["a b", "c"], "<ul><li>A <b>B</b><li>C</ul>"),
+    ("<p>one <i>two<div>three</div>", ["one two", "three"], "<p>ONE <i>TWO</i><div>THREE</div>"),
+    ("<table><tr><td>one <i>two<td>three<tr><td>four</table>", ["one two", "three", "four"],
+     "<table><tr><td>ONE <i>TWO</i><td>THREE<tr><td>FOUR</table>"),
+    ("<dl><dt>term <b>x<dd>meaning</dl>", ["term x", "meaning"], "<dl><dt>TERM <b>X</b><dd>MEANING</dl>"),
+    ("<select><option>one<option>two</select>", ["one", "two"], "<select><option>ONE<option>TWO</select>"),
+    # what is not closed: a p in a table cell by a div in it, a li of an outer list by an inner list's li
+    ("<p>a <table><tr><td>b <div>c</div></table>", ["a", "b", "c"], "<p>A <table><tr><td>B <div>C</div></table>"),
+    ("<ul><li>a<ul><li>b</ul>c</ul>", ["a", "b", "c"], "<ul><li>A<ul><li>B</ul>C</ul>"),
+])
+def test_start_tags_close_what_browsers_close(source: str, sentences: list[str], expected: str) -> None:
+    page = html.parse(source)
+    assert page.sentences == sentences
+    assert shout(page) == expected
+
+
 def test_no_markup_ever_fails_to_parse() -> None:
     rng = random.Random(0)
     alphabet = ["<", ">", "/", "p", "b", " ", "=", '"', "'", "&", ";", "!", "-", "x", "\n", "<!--", "-->", "<b>",
