@@ -1,8 +1,12 @@
 """`format: html`: the text of a page in runs, one per block, and the page again with the runs translated.
 
-The page is parsed by BeautifulSoup's `html.parser` builder, which recovers from broken markup the way that
-parser does (unclosed tags are closed by their parent's end tag, stray end tags are ignored) and never refuses
-any; while it parses, service/sourcemap.py notes where in the source each tag and string lies. The answer is
+The page is parsed by BeautifulSoup's `html.parser` builder, which recovers from broken markup (unclosed tags
+are closed by their parent's end tag, stray end tags are ignored) and never refuses any; on top of it, the
+start tags that close open elements in a browser close them here too (`<p>a <b>b<div>` closes the b and the p;
+`<li>`, `<dd>`, `<td>`, `<tr>`, `<option>` likewise), so the text is grouped into sentences as a browser shows
+it. Unlike a browser, an inline element closed that way is not opened again in the next block, and text
+misplaced in a table stays where the source has it. While it parses, service/sourcemap.py notes where in the
+source each tag and string lies. The answer is
 the source itself with only the translated runs spliced in: every tag, attribute, entity, comment and whitespace
 outside them comes back byte for byte (nothing is serialized again).
 
