@@ -22,7 +22,9 @@ COPY pyproject.toml README.md ./
 COPY seq2seq/ seq2seq/
 COPY service/ service/
 RUN pip install '.[serve]' \
-    && useradd --system --no-create-home --uid 10001 translate
+    && useradd --system --no-create-home --uid 10001 translate \
+    && mkdir /data && chown translate /data
+# /data: what the server writes and keeps (SEQ2SEQ_SUGGESTIONS_FILE); a volume mounted there starts owned by it
 
 USER translate
 EXPOSE 8000

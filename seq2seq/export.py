@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from typing import Any
 
 import torch
@@ -78,3 +79,31 @@ def load(path: str, device: str = "cpu") -> tuple[torch.jit.ScriptModule, dict[s
                          f"{', '.join(map(str, READABLE_FORMATS))}")
     module.eval()
     return module, meta, bytes(extra["src.spm"]), bytes(extra["tgt.spm"])
+
+
+def read_meta(path: str) -> dict[str, Any]:
+    """An artifact's meta.json read without loading its TorchScript: `torch.jit.save` writes a zip whose extra
+    files lie under `<archive>/extra/`. For checks made before anything loads, such as a server's pairs before it
+    starts its worker processes; `load` still checks everything else.
+
+    :raises ValueError: naming `path`, for a file that is not a zip with a meta.json holding a JSON object of a
+        readable format
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith("/extra/meta.json") and n.count("/") == 2]
+            raw = archive.read(names[0]) if names else None
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: not a TorchScript model artifact ({exc})") from None
+    if raw is None:
+        raise ValueError(f"{path}: TorchScript file without the artifact's meta.json")
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path}: meta.json: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: meta.json: expected a JSON object, got {type(meta).__name__}")
+    if meta.get("format_version") not in READABLE_FORMATS:
+        raise ValueError(f"{path}: artifact format {meta.get('format_version')!r}, expected one of "
+                         f"{', '.join(map(str, READABLE_FORMATS))}")
+    return meta

@@ -22,7 +22,7 @@ import uvicorn
 from service.app import create_app
 from service.connection import GuardedHttpToolsProtocol
 from service.log import log_config
-from service.runtime import model_files
+from service.runtime import check_models, model_files
 from service.settings import Settings
 
 
@@ -52,6 +52,11 @@ def serve(settings: Settings) -> None:
         raise SystemExit(f"{exc} (give -m/--model or set SEQ2SEQ_MODELS)") from None
     options = uvicorn_options(settings)
     if settings.workers > 1:
+        # each worker loads every model and could only answer 503 for a bad one: check what can be known first
+        try:
+            check_models(settings.model_entries)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
         # one folder of translated files for every worker: a download may reach another worker than the upload
         shared = "" if settings.files_dir else tempfile.mkdtemp(prefix="seq2seq-files-")
         os.environ.update(settings.model_copy(update={"files_dir": settings.files_dir or shared}).to_env())

@@ -7,6 +7,7 @@ translated. Skips, saying why, where no Chromium or chromedriver is installed (`
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.live import LiveServer
+from tests.service.live import LiveServer, sample_value
 
 TEXT = "Der mann sieht den roten ball und springt. Ein kind läuft."  # two sentences of different lengths
 WAIT_S = 30
@@ -132,3 +133,44 @@ def test_page_uploads_a_file(browser: Any, server: LiveServer, client: httpx.Cli
     assert url.startswith(server.url + "/download_file/") and link.get_attribute("download") == "brief.txt"
     assert httpx.get(url).text == expected
     assert httpx.get(url).status_code == 404  # once
+
+
+def translate_requests(url: str) -> float:
+    return sample_value(httpx.get(url + "/metrics").text, "seq2seq_requests_total", route="/translate", method="POST",
+                        status="200")
+
+
+def test_page_waits_for_typing_to_pause_and_detects_the_language(browser: Any, server: LiveServer,
+                                                                  client: httpx.Client) -> None:
+    """Translation while typing is debounced (`frontendTimeout` of /frontend/settings): a sentence typed key by
+    key is one request, not one per key; with "auto" the page shows the language the server detected."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    text = "Ein kind läuft."
+    api = client.post("/translate", json={"q": text, "source": "auto", "target": "en", "alternatives": 2,
+                                          "return_alignment": True}).json()  # what the page asks
+    assert api["detectedLanguage"]["language"] == "de"
+    delay_ms = client.get("/frontend/settings").json()["frontendTimeout"]
+    browser.get(server.url + "/")
+    wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true",
+         "the page did not load the languages")
+    Select(browser.find_element(By.ID, "source")).select_by_value("auto")
+    Select(browser.find_element(By.ID, "target")).select_by_value("en")
+    before = translate_requests(server.url)
+    box = browser.find_element(By.ID, "input")
+    started = time.monotonic()
+    for key in text:  # one key at a time, each an input event, well within the page's delay of each other
+        box.send_keys(key)
+    typing_s = time.monotonic() - started
+    output = browser.find_element(By.ID, "output")
+    wait(browser, lambda d: output.text == api["translatedText"],
+         f"the translation did not appear: {output.text!r} (expected {api['translatedText']!r}; the page says "
+         f"{browser.find_element(By.ID, 'status').text!r})")
+    detected = browser.find_element(By.ID, "detected").text
+    assert detected.startswith("· detected de ("), detected
+    time.sleep(delay_ms / 1000 + 0.5)  # anything still scheduled has been sent by now
+    sent = translate_requests(server.url) - before
+    # a request goes out only after a pause of the delay between keys, and once at the end: never one per key
+    pauses = int(typing_s / (delay_ms / 1000))
+    assert 1 <= sent <= 1 + pauses and sent < len(text), (sent, typing_s)

@@ -126,6 +126,21 @@ def test_compose_environment_names_settings(compose: dict) -> None:
     assert grace > Settings().timeout_graceful_shutdown_s
 
 
+def test_the_suggestions_file_is_on_a_writable_volume_the_server_user_owns(compose: dict) -> None:
+    path = compose["environment"]["SEQ2SEQ_SUGGESTIONS_FILE"]
+    assert str(compose["environment"]["SEQ2SEQ_SUGGESTIONS"]).startswith("${SEQ2SEQ_SUGGESTIONS")
+    folder = path.rsplit("/", 1)[0]
+    (volume,) = [v for v in compose["volumes"] if v["target"] == folder]
+    assert volume["type"] == "volume" and not volume.get("read_only")  # a named volume: kept across restarts
+    top = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["volumes"]
+    assert volume["source"] in top
+    # a named volume starts as the image's folder: it must exist there, owned by the user the server runs as
+    (user,) = instructions("USER")
+    (run,) = [args for args in instructions("RUN") if "useradd" in args]
+    assert f"mkdir {folder}" in run and f"chown {user} {folder}" in run
+    assert run.index("useradd") < run.index(f"chown {user}")
+
+
 @pytest.fixture(scope="module")
 def services() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
@@ -136,7 +151,8 @@ def test_replicas_profile_runs_the_service_behind_nginx(services: dict, cmd: lis
     assert replica["profiles"] == ["replicas"] and balancer["profiles"] == ["replicas"] and "profiles" not in single
     # the same image, model volume (read-only) and /ready health check as the single service; no published port
     assert replica["build"] == single["build"] and replica["image"] == single["image"]
-    assert replica["volumes"] == single["volumes"] and all(v["read_only"] for v in replica["volumes"])
+    assert replica["volumes"] == single["volumes"]
+    assert all(v.get("read_only") for v in replica["volumes"] if v["target"] == "/models")
     assert replica["healthcheck"] == single["healthcheck"] and replica["ports"] == []
     assert str(replica["deploy"]["replicas"]).startswith("${SEQ2SEQ_REPLICAS")
     for name in replica["environment"]:

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
-import os
 import shutil
 from pathlib import Path
 
@@ -16,38 +14,9 @@ from seq2seq.translator import Translator
 from service.metrics import Metrics
 from service.runtime import Runtime
 from service.settings import Settings
-from tests.conftest import TINY, TRAINED_STEPS, tiny_overrides
 from tests.service.live import live_server, sample_value
 
 LINES = ["Der hund läuft im park.", "Eine frau sieht den roten ball."]
-
-
-def reversed_words(line: str) -> str:
-    """The toy third language ("fr" here): every English word spelt backwards."""
-    return " ".join(word[::-1] for word in line.split())
-
-
-@pytest.fixture(scope="module")
-def en_fr(toy_corpus: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An en → fr artifact trained on the toy corpus's English side and its reversed words."""
-    from training.config import load_config
-    from training.export_cmd import export_path
-    from training.trainer import Trainer
-
-    corpus = tmp_path_factory.mktemp("en_fr_corpus")
-    for split in ("train", "val", "test"):
-        with open(os.path.join(toy_corpus, f"{split}.en"), encoding="utf-8") as f:
-            english = f.read().splitlines()
-        with gzip.open(corpus / f"{split}.en.gz", "wt", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in english))
-        (corpus / f"{split}.fr").write_text("".join(reversed_words(line) + "\n" for line in english), "utf-8")
-    run_dir = str(tmp_path_factory.mktemp("en_fr_run"))
-    cfg = load_config(TINY, tiny_overrides(str(corpus), **{"train.max_steps": TRAINED_STEPS, "data.src": "en",
-                                                            "data.tgt": "fr"}))
-    Trainer(cfg, run_dir, progress=False).run()
-    path = tmp_path_factory.mktemp("en_fr") / "en-fr.pt"
-    export_path(run_dir, str(path), check=10)
-    return path
 
 
 @pytest.fixture(scope="module")

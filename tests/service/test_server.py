@@ -7,6 +7,7 @@ import signal
 import subprocess
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +59,30 @@ def test_serve_refuses_missing_or_broken_model(tmp_path: Path) -> None:
     broken.write_bytes(b"not a model")
     with pytest.raises(SystemExit, match="failed to load"):
         serve(Settings(model=str(broken), port=0, log_level="critical"))
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_several_workers_refuse_twins_and_broken_models_before_starting(artifact: Path, tmp_path: Path) -> None:
+    """Each worker process loads every model itself; what would only show there as /ready 503 stops the start."""
+    twin = tmp_path / "twin.pt"
+    twin.write_bytes(artifact.read_bytes())
+    with pytest.raises(SystemExit) as stop:
+        serve(Settings(models=[str(artifact), str(twin)], workers=2, port=0, log_level="critical"))
+    message = str(stop.value)
+    assert "two models for one language pair" in message and str(artifact) in message and str(twin) in message
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(SystemExit, match=f"{broken}: not a TorchScript model artifact"):
+        serve(Settings(models=[str(artifact), str(broken)], workers=2, port=0, log_level="critical"))
+    old = tmp_path / "future.pt"  # a zip with a meta.json of a format this version cannot read
+    with zipfile.ZipFile(artifact) as src, zipfile.ZipFile(old, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.endswith("/extra/meta.json"):
+                data = data.replace(b'"format_version": 3', b'"format_version": 99')
+            dst.writestr(item, data)
+    with pytest.raises(SystemExit, match=f"{old}: artifact format 99"):
+        serve(Settings(models=[str(old)], workers=2, port=0, log_level="critical"))
 
 
 def test_graceful_shutdown_finishes_requests_in_flight(artifact: Path, lines: list[str]) -> None:
