@@ -24,7 +24,8 @@ COPY service/ service/
 RUN pip install '.[serve]' \
     && useradd --system --no-create-home --uid 10001 translate \
     && mkdir /data && chown translate /data
-# /data: what the server writes and keeps (SEQ2SEQ_SUGGESTIONS_FILE); a volume mounted there starts owned by it
+# /data: what the server writes and keeps (SEQ2SEQ_SUGGESTIONS_FILE); a new named volume mounted there starts as
+# this folder, owned by the server's user (a bind mount keeps its host owner: make it writable by uid 10001)
 
 USER translate
 EXPOSE 8000

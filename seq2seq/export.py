@@ -91,12 +91,12 @@ def read_meta(path: str) -> dict[str, Any]:
     """
     try:
         with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if n.endswith("/extra/meta.json") and n.count("/") == 2]
-            raw = archive.read(names[0]) if names else None
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path}: not a TorchScript model artifact ({exc})") from None
+            extra = {n.split("/", 2)[2]: n for n in archive.namelist() if n.count("/") == 2 and "/extra/" in n}
+            raw = archive.read(extra["meta.json"]) if all(name in extra for name in EXTRA_FILES) else None
+    except Exception as exc:  # noqa: BLE001  (not a zip, truncated, encrypted, …: as `load` refuses it)
+        raise ValueError(f"{path}: not a TorchScript model artifact ({str(exc).splitlines()[0]})") from None
     if raw is None:
-        raise ValueError(f"{path}: TorchScript file without the artifact's meta.json")
+        raise ValueError(f"{path}: TorchScript file without the artifact's meta.json and SentencePiece models")
     try:
         meta = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError

@@ -2,7 +2,8 @@
 
 `parse(source)` gives the tree (bs4's, with its recovery from broken markup: an element left open is closed by
 an enclosing element's end tag, a stray end tag is ignored; and, as browsers build it, the start tags that
-implicitly close an open `p`, `li`, `dd`, `dt`, table cell, row or section, heading or option close it) and a
+implicitly close an open `p`, `li`, `dd`, `dt`, table cell, row or section, heading or option close it, as in a
+fragment without a doctype) and a
 `SourceMap` of character ranges: each string's
 and comment's, each element's start tag, and its end tag where the source has one. service/html.py splices
 translations into the source by them, so nothing outside the translated text is serialized again.
@@ -66,28 +67,40 @@ def parse(source: str) -> tuple[BeautifulSoup, SourceMap]:
 # certain start tags come: `<p>one<div>` closes the p, `<li>a <b>b<li>c` the first li with the b in it. html.parser
 # would nest them instead, and a sentence would end inside an inline element. Each rule: the start tags it
 # applies to, the elements it closes (the innermost open one, with everything inside it), and the elements
-# that end the search (a scope's boundary): a p inside a table cell is not closed by a div outside it.
+# that end the search: a scope's boundary (a p inside a table cell is not closed by a div inside that cell), or
+# for li, dd and dt any "special" element but address, div and p (`<li>a<section><li>b` nests the second li).
 _SCOPE = frozenset({"applet", "caption", "html", "table", "td", "th", "marquee", "object", "template"})
+_SPECIAL = frozenset({
+    "address", "applet", "area", "article", "aside", "base", "basefont", "bgsound", "blockquote", "body", "br",
+    "button", "caption", "center", "col", "colgroup", "dd", "details", "dir", "div", "dl", "dt", "embed",
+    "fieldset", "figcaption", "figure", "footer", "form", "frame", "frameset", "h1", "h2", "h3", "h4", "h5", "h6",
+    "head", "header", "hgroup", "hr", "html", "iframe", "img", "input", "keygen", "li", "link", "listing", "main",
+    "marquee", "menu", "meta", "nav", "noembed", "noframes", "noscript", "object", "ol", "p", "param",
+    "plaintext", "pre", "script", "search", "section", "select", "source", "style", "summary", "table", "tbody",
+    "td", "template", "textarea", "tfoot", "th", "thead", "title", "tr", "track", "ul", "wbr", "xmp",
+})
+# `table` closes a p only in a document with a doctype (standards mode); a fragment is in quirks mode, where it
+# does not, so it is not here
 _CLOSES_P = frozenset({
     "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div", "dl", "fieldset",
     "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "li",
-    "dd", "dt", "listing", "main", "menu", "nav", "ol", "p", "pre", "search", "section", "summary", "table", "ul",
-    "xmp",
+    "dd", "dt", "listing", "main", "menu", "nav", "ol", "p", "plaintext", "pre", "search", "section", "summary",
+    "ul", "xmp",
 })
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _TABLE_SCOPE = frozenset({"html", "table", "template"})
 _RULES: list[tuple[frozenset[str], frozenset[str], frozenset[str]]] = [
-    (frozenset({"li"}), frozenset({"li"}), _SCOPE | {"ol", "ul"}),
-    (frozenset({"dd", "dt"}), frozenset({"dd", "dt"}), _SCOPE | {"dl"}),
+    (frozenset({"li"}), frozenset({"li"}), _SPECIAL - {"address", "div", "p"}),
+    (frozenset({"dd", "dt"}), frozenset({"dd", "dt"}), _SPECIAL - {"address", "div", "p"}),
     (_CLOSES_P, frozenset({"p"}), _SCOPE | {"button"}),
     (frozenset({"td", "th"}), frozenset({"td", "th"}), _TABLE_SCOPE | {"tr"}),
     (frozenset({"tr"}), frozenset({"tr"}), _TABLE_SCOPE | {"thead", "tbody", "tfoot"}),
     (frozenset({"thead", "tbody", "tfoot"}), frozenset({"thead", "tbody", "tfoot"}), _TABLE_SCOPE),
 ]
-_CLOSES_CURRENT = {  # closed only when it is the innermost open element
-    **{h: _HEADINGS for h in _HEADINGS}, "option": frozenset({"option"}),
-    "optgroup": frozenset({"option", "optgroup"}),
-}
+# closed only when it is the innermost open element: a heading by a heading; an option by an option or an
+# optgroup, and an optgroup by an optgroup ("in select")
+_CLOSES_CURRENT = {**{h: (_HEADINGS,) for h in _HEADINGS}, "option": (frozenset({"option"}),),
+                   "optgroup": (frozenset({"option"}), frozenset({"optgroup"}))}
 
 
 class _Parser(BeautifulSoupHTMLParser):
@@ -175,9 +188,9 @@ class _Parser(BeautifulSoupHTMLParser):
                     break
                 if tag.name in boundary:
                     break
-        for _ in range(2):  # <optgroup> may close an <option>, then an <optgroup>
+        for closes in _CLOSES_CURRENT.get(name, ()):  # in order: <optgroup> closes an <option>, then an <optgroup>
             current = self.soup.currentTag
-            if current is not self.soup and current.name in _CLOSES_CURRENT.get(name, ()):
+            if current is not self.soup and current.name in closes:
                 BeautifulSoupHTMLParser.handle_endtag(self, current.name)
 
     def handle_endtag(self, name: str, check_already_closed: bool = True) -> None:

@@ -13,7 +13,7 @@ from bs4 import BeautifulSoup, Tag
 from bs4.element import NavigableString, PreformattedString
 
 from seq2seq.translator import Translator
-from service import html
+from service import html, sourcemap
 from service.inline import Span, place, render, word_links
 from tests.service.live import direct, live_server
 
@@ -192,11 +192,33 @@ def test_broken_html_is_recovered_as_the_parser_does(source: str, expected: str)
     # what is not closed: a p in a table cell by a div in it, a li of an outer list by an inner list's li
     ("<p>a <table><tr><td>b <div>c</div></table>", ["a", "b", "c"], "<p>A <table><tr><td>B <div>C</div></table>"),
     ("<ul><li>a<ul><li>b</ul>c</ul>", ["a", "b", "c"], "<ul><li>A<ul><li>B</ul>C</ul>"),
+    ("<p>a <button>b <div>c</div></button>", ["a", "b", "c"], "<p>A <button>B <div>C</div></button>"),
 ])
 def test_start_tags_close_what_browsers_close(source: str, sentences: list[str], expected: str) -> None:
     page = html.parse(source)
     assert page.sentences == sentences
     assert shout(page) == expected
+
+
+@pytest.mark.parametrize(("source", "name", "parent"), [
+    ("<ul><li>a<li>b</ul>", "li", "ul"),  # closed: the second li is the first one's sibling
+    ("<ul><li>a<div><li>b</div></ul>", "li", "ul"),  # a div in between is no boundary
+    ("<ul><li>a<section><li>b</section></ul>", "li", "section"),  # another special element is: nested
+    ("<p>a<div>b</div>", "div", "[document]"),  # a block closes the p
+    ("<p>a<button><div>b</div></button>", "div", "button"),  # but not across a button
+    ("<p>a<table><tr><td>b</table>", "table", "p"),  # a fragment is in quirks mode: the table stays in the p
+    ("<dl><dt>a<dd>b<dt>c</dl>", "dt", "dl"),
+    ("<table><tr><td>a<td>b</table>", "td", "tr"),
+    ("<table><tr><td>a<tr><td>b</table>", "tr", "table"),
+    ("<table><thead><tr><td>a<tbody><tr><td>b</table>", "tbody", "table"),
+    ("<h1>a<h2>b</h2>", "h2", "[document]"),  # a heading closes the heading it is in
+    ("<h1>a <b>x<h2>b</h2>", "h2", "b"),  # only when that heading is the innermost open element
+    ("<select><option>a<option>b</select>", "option", "select"),
+    ("<select><optgroup><option>a<optgroup><option>b</select>", "optgroup", "select"),
+])
+def test_the_tree_is_the_one_browsers_build(source: str, name: str, parent: str) -> None:
+    soup, _ = sourcemap.parse(source)
+    assert soup.find_all(name)[-1].parent.name == parent
 
 
 def test_no_markup_ever_fails_to_parse() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
 import signal
 import subprocess
 import threading
@@ -62,8 +65,14 @@ def test_serve_refuses_missing_or_broken_model(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("restore_logging")
-def test_several_workers_refuse_twins_and_broken_models_before_starting(artifact: Path, tmp_path: Path) -> None:
+def test_several_workers_refuse_twins_and_broken_models_before_starting(artifact: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Each worker process loads every model itself; what would only show there as /ready 503 stops the start."""
+    def no_workers(*args: object, **kwargs: object) -> None:  # reached only if the check let a bad model through
+        raise AssertionError("the workers were started")
+
+    monkeypatch.setattr("service.server.uvicorn.run", no_workers)
+    monkeypatch.setattr(os, "environ", os.environ.copy())  # serve() hands the settings to workers through it
     twin = tmp_path / "twin.pt"
     twin.write_bytes(artifact.read_bytes())
     with pytest.raises(SystemExit) as stop:
@@ -72,17 +81,19 @@ def test_several_workers_refuse_twins_and_broken_models_before_starting(artifact
     assert "two models for one language pair" in message and str(artifact) in message and str(twin) in message
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a model")
-    with pytest.raises(SystemExit, match=f"{broken}: not a TorchScript model artifact"):
+    with pytest.raises(SystemExit, match=re.escape(f"{broken}: not a TorchScript model artifact")):
         serve(Settings(models=[str(artifact), str(broken)], workers=2, port=0, log_level="critical"))
-    old = tmp_path / "future.pt"  # a zip with a meta.json of a format this version cannot read
-    with zipfile.ZipFile(artifact) as src, zipfile.ZipFile(old, "w") as dst:
+    future = tmp_path / "future.pt"  # a zip with a meta.json of a format this version cannot read
+    with zipfile.ZipFile(artifact) as src, zipfile.ZipFile(future, "w") as dst:
         for item in src.infolist():
             data = src.read(item)
             if item.filename.endswith("/extra/meta.json"):
-                data = data.replace(b'"format_version": 3', b'"format_version": 99')
+                data = json.dumps({**json.loads(data), "format_version": 99}).encode()
             dst.writestr(item, data)
-    with pytest.raises(SystemExit, match=f"{old}: artifact format 99"):
-        serve(Settings(models=[str(old)], workers=2, port=0, log_level="critical"))
+    with pytest.raises(SystemExit, match=re.escape(f"{future}: artifact format 99")):
+        serve(Settings(models=[str(future)], workers=2, port=0, log_level="critical"))
+    with pytest.raises(AssertionError, match="the workers were started"):  # and good models do start them
+        serve(Settings(models=[str(artifact)], workers=2, port=0, log_level="critical"))
 
 
 def test_graceful_shutdown_finishes_requests_in_flight(artifact: Path, lines: list[str]) -> None:

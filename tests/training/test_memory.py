@@ -39,5 +39,5 @@ def test_freed_blocks_stay_for_reuse_only_when_asked() -> None:
 
     kept, grown, left = probe("keep")
     assert kept == "True" and grown >= 60 and left >= 60  # freed, yet still resident: the heap keeps it
-    kept, grown, left = probe("default")
-    assert kept == "False" and grown >= 60 and left <= 8  # glibc's default: munmap'ed when freed
+    _, grown, left = probe("default")
+    assert grown >= 60 and left <= 8  # glibc's default: munmap'ed when freed
