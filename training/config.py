@@ -85,7 +85,6 @@ class OptimConfig:
     device: str = "cpu"
     threads: int = 0
     amp: str = "none"  # mixed precision: none, bf16 (CPU or CUDA) or fp16 (CUDA, with loss scaling)
-    keep_freed_memory: bool = True  # CPU: reuse freed buffers from update to update (training/memory.py)
     max_tokens: int = 4096
     lr: float = 0.001
     betas: tuple[float, float] = (0.9, 0.999)

@@ -41,7 +41,6 @@ from training.corpus import Corpus, FilterStats, filter_pairs, load_split
 from training.distributed import World, all_max, all_sum, barrier, broadcast, gather, join, leave, share
 from training.evaluate import score
 from training.loss import smoothed_cross_entropy
-from training.memory import keep_freed_memory
 from training.metrics import MetricsLog
 from training.run import (
     best_checkpoint,
@@ -222,9 +221,6 @@ class Trainer:
                 self.log(f"removed {path}: the temporary file of a write that was killed")
         if t.threads > 0:
             torch.set_num_threads(t.threads)
-        if t.keep_freed_memory and device.type == "cpu" and keep_freed_memory():
-            self.log("malloc keeps freed memory for reuse (train.keep_freed_memory): resident memory stays at "
-                     "its peak")
         if not world.main:  # process 0 trains the vocabularies (if the run has none yet); the others read them
             barrier(world)
         data = prepare_data(cfg, self.run_dir, self.log, corpora)
