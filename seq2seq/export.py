@@ -68,15 +68,7 @@ def load(path: str, device: str = "cpu") -> tuple[torch.jit.ScriptModule, dict[s
         raise ValueError(f"{path}: not a TorchScript model artifact ({str(exc).splitlines()[0]})") from None
     if not extra["meta.json"] or not extra["src.spm"] or not extra["tgt.spm"]:
         raise ValueError(f"{path}: TorchScript file without the artifact's meta.json and SentencePiece models")
-    try:
-        meta = json.loads(extra["meta.json"])
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise ValueError(f"{path}: meta.json: not valid JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path}: meta.json: expected a JSON object, got {type(meta).__name__}")
-    if meta.get("format_version") not in READABLE_FORMATS:
-        raise ValueError(f"{path}: artifact format {meta.get('format_version')!r}, expected one of "
-                         f"{', '.join(map(str, READABLE_FORMATS))}")
+    meta = _parse_meta(path, extra["meta.json"])
     module.eval()
     return module, meta, bytes(extra["src.spm"]), bytes(extra["tgt.spm"])
 
@@ -97,6 +89,11 @@ def read_meta(path: str) -> dict[str, Any]:
         raise ValueError(f"{path}: not a TorchScript model artifact ({str(exc).splitlines()[0]})") from None
     if raw is None:
         raise ValueError(f"{path}: TorchScript file without the artifact's meta.json and SentencePiece models")
+    return _parse_meta(path, raw)
+
+
+def _parse_meta(path: str, raw: bytes | str) -> dict[str, Any]:
+    """meta.json's text as a dict of a readable format. :raises ValueError: naming `path` and what is wrong"""
     try:
         meta = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError

@@ -65,6 +65,15 @@ def _meta_entry(meta: Mapping[str, Any], key: str, default: Any, kind: type, wha
     return value
 
 
+def language_pair(meta: Mapping[str, Any]) -> tuple[str, str]:
+    """(source, target) language codes of an artifact's meta.json, as the artifact spells them.
+
+    :raises ValueError: naming the entry, when one is not a string
+    """
+    return (_meta_entry(meta, "src_lang", "src", str, "a language code"),
+            _meta_entry(meta, "tgt_lang", "tgt", str, "a language code"))
+
+
 class Translator:
     """Holds a loaded artifact. Thread-compatible: call `translate_ids` or `advance` from one thread at a time."""
 
@@ -73,8 +82,7 @@ class Translator:
         self.device = torch.device(device)
         # meta.json's entries are checked here, where they are used: an error names the entry (and, through
         # `load`, the artifact), never a bare TypeError from deep inside a translation
-        self.src_lang: str = _meta_entry(meta, "src_lang", "src", str, "a language code")
-        self.tgt_lang: str = _meta_entry(meta, "tgt_lang", "tgt", str, "a language code")
+        self.src_lang, self.tgt_lang = language_pair(meta)
         self.max_src_tokens: int = _meta_entry(meta, "max_src_tokens", 250, int, "an integer >= 2")
         if self.max_src_tokens < 2:  # room for one subword and EOS
             raise ValueError(f"meta.json: max_src_tokens: expected an integer >= 2, got {self.max_src_tokens!r}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from seq2seq import export
-from seq2seq.translator import Translator
+from seq2seq.translator import Translator, language_pair
 from service.batcher import Batcher
 from service.continuous import ContinuousBatcher
 from service.detect import Detector
@@ -72,33 +72,30 @@ def model_files(entries: list[str]) -> list[str]:
     return unique
 
 
-def refuse_twins(pairs: list[tuple[str, tuple[str, str]]], error: type[Exception] = ValueError) -> None:
-    """Raise `error` naming the files when two of (file, (source, target)) translate one pair."""
+def refuse_twins(pairs: list[tuple[str, tuple[str, str]]]) -> None:
+    """:raises ValueError: naming the files, when two of (file, (source, target)) translate one pair"""
     by_pair: dict[tuple[str, str], list[str]] = {}
     for path, pair in pairs:
         by_pair.setdefault(pair, []).append(path)
     twice = [f"{src} → {tgt}: {', '.join(files)}" for (src, tgt), files in by_pair.items() if len(files) > 1]
     if twice:
-        raise error(f"models failed to load: two models for one language pair ({'; '.join(twice)})")
+        raise ValueError(f"models failed to load: two models for one language pair ({'; '.join(twice)})")
 
 
-def check_models(entries: list[str]) -> list[str]:
-    """The artifacts `entries` name, each one's meta.json read (not its model) and two for one pair refused: what
-    can be known before worker processes start, each loading every model, where a failure would only show as a
-    worker's /ready answering 503.
+def check_models(paths: list[str]) -> None:
+    """Read each artifact's meta.json (not its model) and refuse two for one pair: what can be known before worker
+    processes start, each loading every model, where a failure would only show as a worker's /ready answering 503.
 
-    :raises ValueError: naming the entry or the files
+    :raises ValueError: naming the file or the files
     """
-    paths = model_files(entries)
     pairs = []
     for path in paths:
-        meta = export.read_meta(path)
-        source, target = meta.get("src_lang", "src"), meta.get("tgt_lang", "tgt")
-        if not isinstance(source, str) or not isinstance(target, str):
-            raise ValueError(f"model {path} failed to load: meta.json: src_lang and tgt_lang must be language codes")
+        try:
+            source, target = language_pair(export.read_meta(path))
+        except ValueError as exc:
+            raise ValueError(f"model {path} failed to load: {exc}") from None
         pairs.append((path, (source.lower(), target.lower())))
     refuse_twins(pairs)
-    return paths
 
 
 class Runtime:
@@ -130,7 +127,7 @@ class Runtime:
                     loaded.append((path, await asyncio.to_thread(Translator.load, path, s.device)))
                 except Exception as exc:
                     raise RuntimeError(f"model {path} failed to load: {exc}") from exc
-            refuse_twins([(path, (t.src_lang.lower(), t.tgt_lang.lower())) for path, t in loaded], RuntimeError)
+            refuse_twins([(path, (t.src_lang.lower(), t.tgt_lang.lower())) for path, t in loaded])
             for path, translator in loaded:
                 pair = (translator.src_lang.lower(), translator.tgt_lang.lower())
                 label = f"{pair[0]}-{pair[1]}"

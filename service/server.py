@@ -47,14 +47,14 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 def serve(settings: Settings) -> None:
     """Serve until stopped. :raises SystemExit: when a model file is missing or fails to load."""
     try:
-        model_files(settings.model_entries)
+        paths = model_files(settings.model_entries)
     except ValueError as exc:
         raise SystemExit(f"{exc} (give -m/--model or set SEQ2SEQ_MODELS)") from None
     options = uvicorn_options(settings)
     if settings.workers > 1:
         # each worker loads every model and could only answer 503 for a bad one: check what can be known first
         try:
-            check_models(settings.model_entries)
+            check_models(paths)
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
         # one folder of translated files for every worker: a download may reach another worker than the upload

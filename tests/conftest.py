@@ -136,6 +136,19 @@ def gloss(sentence: str) -> str:
     return " ".join(LEXICON.get(w.rstrip("nm") if w not in LEXICON else w, w) for w in words).capitalize() + "."
 
 
+def with_meta(artifact: Path, path: Path, **changes: object) -> Path:
+    """A copy of `artifact` at `path` whose meta.json has `changes` (the model itself unchanged)."""
+    import zipfile
+
+    with zipfile.ZipFile(artifact) as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.endswith("/extra/meta.json"):
+                data = json.dumps({**json.loads(data), **changes}).encode()
+            dst.writestr(item, data)
+    return path
+
+
 def write_corpus(folder: str, sizes: dict[str, int], seed: int = 0) -> str:
     """SPLIT.de.gz and SPLIT.en for each split of `sizes` (a gzipped side, as real corpora come), in `folder`."""
     rng = random.Random(seed)

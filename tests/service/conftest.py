@@ -46,6 +46,9 @@ def client(server: LiveServer) -> Iterator[httpx.Client]:
         yield c
 
 
+LINES = ["Der hund läuft im park.", "Eine frau sieht den roten ball."]  # toy German for the toy models
+
+
 def reversed_words(line: str) -> str:
     """The toy third language ("fr" here): every English word spelt backwards."""
     return " ".join(word[::-1] for word in line.split())

@@ -17,6 +17,7 @@ from seq2seq.translator import Hypothesis, SearchOptions, Translator
 from service.batcher import DeadlineExceededError, ShuttingDownError
 from service.continuous import ContinuousBatcher
 from service.metrics import Metrics
+from tests.conftest import with_meta
 from tests.service.live import live_server, sample_value
 from tests.service.test_batcher import BEAM, GREEDY, HANG, later
 
@@ -232,16 +233,7 @@ def test_with_the_artifact_a_sentence_arriving_mid_batch_joins_it_and_finishes_f
 
 def test_the_server_batches_continuously_unless_told_not_to_or_the_artifact_is_older(artifact: Path,
                                                                                     tmp_path: Path) -> None:
-    import json
-    import zipfile
-
-    older = tmp_path / "format2.pt"  # the same artifact, its meta.json saying format 2
-    with zipfile.ZipFile(artifact) as src, zipfile.ZipFile(older, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item)
-            if item.filename.endswith("/extra/meta.json"):
-                data = json.dumps({**json.loads(data), "format_version": 2}).encode()
-            dst.writestr(item, data)
+    older = with_meta(artifact, tmp_path / "format2.pt", format_version=2)  # the same artifact, said format 2
     for path, continuous, kind in ((artifact, True, ContinuousBatcher), (artifact, False, "Batcher"),
                                    (older, True, "Batcher")):
         with live_server(path, batch_continuous=continuous) as srv:

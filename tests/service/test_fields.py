@@ -4,8 +4,6 @@ JSON body, a form, or the query string of the POST."""
 
 from __future__ import annotations
 
-import json
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,22 +13,12 @@ from bs4 import BeautifulSoup
 
 from seq2seq.translator import Translator
 from service.settings import Settings
+from tests.conftest import with_meta
+from tests.service.conftest import LINES
 from tests.service.live import LiveServer
-from tests.service.test_models import LINES
 
 KEY = "field-test-key"
 PAGE = f'<p class="lead">{LINES[0]} <b>{LINES[1]}</b></p>'
-
-
-def relabel(artifact: Path, path: Path, source: str, target: str) -> Path:
-    """A copy of `artifact` whose meta.json names another pair (the model itself unchanged)."""
-    with zipfile.ZipFile(artifact) as src, zipfile.ZipFile(path, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item)
-            if item.filename.endswith("/extra/meta.json"):
-                data = json.dumps({**json.loads(data), "src_lang": source, "tgt_lang": target}).encode()
-            dst.writestr(item, data)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +26,9 @@ def env_server(artifact: Path, en_fr: Path, tmp_path_factory: pytest.TempPathFac
                ) -> Iterator[LiveServer]:
     """de → es (the de → en model, relabelled) as a file, es → fr (the en → fr model) in a folder, pivot es."""
     folder = tmp_path_factory.mktemp("env_models")
-    de_es = relabel(artifact, tmp_path_factory.mktemp("env_file") / "de-es.pt", "de", "es")
-    relabel(en_fr, folder / "es-fr.pt", "es", "fr")
+    # the pairs relabelled in meta.json: the models themselves unchanged
+    de_es = with_meta(artifact, tmp_path_factory.mktemp("env_file") / "de-es.pt", src_lang="de", tgt_lang="es")
+    with_meta(en_fr, folder / "es-fr.pt", src_lang="es", tgt_lang="fr")
     env = {"SEQ2SEQ_MODELS": f"{de_es},{folder}", "SEQ2SEQ_PIVOT": "es", "SEQ2SEQ_API_KEYS": KEY,
            "SEQ2SEQ_BATCH_WAIT_MS": "5"}
     with pytest.MonkeyPatch.context() as patch:

@@ -14,9 +14,8 @@ from seq2seq.translator import Translator
 from service.metrics import Metrics
 from service.runtime import Runtime
 from service.settings import Settings
+from tests.service.conftest import LINES
 from tests.service.live import live_server, sample_value
-
-LINES = ["Der hund läuft im park.", "Eine frau sieht den roten ball."]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -10,7 +9,6 @@ import signal
 import subprocess
 import threading
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 
 from service.server import serve
 from service.settings import Settings
-from tests.conftest import PYTHON, ROOT, python_env
+from tests.conftest import PYTHON, ROOT, python_env, with_meta
 from tests.service.live import free_socket, live_server, post_concurrently, sample_value, wait_until
 
 DE_EN = {"source": "de", "target": "en"}
@@ -83,13 +81,7 @@ def test_several_workers_refuse_twins_and_broken_models_before_starting(artifact
     broken.write_bytes(b"not a model")
     with pytest.raises(SystemExit, match=re.escape(f"{broken}: not a TorchScript model artifact")):
         serve(Settings(models=[str(artifact), str(broken)], workers=2, port=0, log_level="critical"))
-    future = tmp_path / "future.pt"  # a zip with a meta.json of a format this version cannot read
-    with zipfile.ZipFile(artifact) as src, zipfile.ZipFile(future, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item)
-            if item.filename.endswith("/extra/meta.json"):
-                data = json.dumps({**json.loads(data), "format_version": 99}).encode()
-            dst.writestr(item, data)
+    future = with_meta(artifact, tmp_path / "future.pt", format_version=99)  # a format this version cannot read
     with pytest.raises(SystemExit, match=re.escape(f"{future}: artifact format 99")):
         serve(Settings(models=[str(future)], workers=2, port=0, log_level="critical"))
     with pytest.raises(AssertionError, match="the workers were started"):  # and good models do start them
