@@ -12,6 +12,7 @@ collective fail: `PeerLost` says so and how to resume.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -103,8 +104,14 @@ def join(device: torch.device) -> tuple[World, torch.device]:
 
 
 def leave() -> None:
+    """Leave the process group while the interpreter is fully alive. Whatever still references it (a DDP module's
+    reducer, in a reference cycle) is collected first, so that gloo's worker threads are joined here: left to
+    interpreter exit, they can end the process with "terminate called without an active exception" (SIGABRT)
+    after its work is done."""
     if dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
+        gc.collect()
 
 
 def share(batch: list[int], world: World) -> tuple[list[int], float]:

@@ -211,6 +211,7 @@ class Trainer:
             if self._log_file is not None:
                 self._log_file.close()
                 self._log_file = None
+            self.ddp = None  # DDP holds the process group: released here, not at interpreter exit (see `leave`)
             leave()
 
     def _run(self, resume: dict[str, Any] | None, corpora: Corpora, device: torch.device,
