@@ -15,7 +15,7 @@ import pytest
 
 from seq2seq.translator import Hypothesis, SearchOptions, Translator
 from service.batcher import DeadlineExceededError, ShuttingDownError
-from service.continuous import ContinuousBatcher
+from service.continuous import ADMIT_HOLD_S, ContinuousBatcher
 from service.metrics import Metrics
 from tests.conftest import with_meta
 from tests.service.live import live_server, sample_value
@@ -97,6 +97,34 @@ def test_a_sentence_arriving_while_a_long_batch_decodes_joins_it_and_finishes_fi
     assert joined == [[1, 2, 3]] * 3  # the short sentence took its 3 steps beside the long ones
     assert stepper.started == [[2, 1], [3]]  # shortest first within a start
     assert len(stepper.steps) == 40
+
+
+def test_while_a_decoding_runs_sentences_join_it_in_groups() -> None:
+    """One arrival waits for company (a quarter of those decoding) or for ADMIT_HOLD_S; a group joins at once."""
+    starts: list[tuple[float, list[int]]] = []
+
+    class Timed(FakeStepper):
+        def advance(self, running, keep, batch, opts, with_alignment, ids):  # type: ignore[no-untyped-def]
+            if batch:
+                starts.append((time.monotonic(), list(ids)))
+            return super().advance(running, keep, batch, opts, with_alignment, ids)
+
+    async def test(batcher: ContinuousBatcher, stepper: FakeStepper) -> None:
+        long = batcher.submit([sentence(200)] * 8, GREEDY, False, later())
+        while len(stepper.steps) < 3:
+            await asyncio.sleep(0.001)
+        sent = time.monotonic()
+        one = batcher.submit([sentence(2, 6)], GREEDY, False, later())
+        assert (await asyncio.wait_for(one[0], HANG))[0].text == "6 3"
+        assert starts[-1][1] == [9] and starts[-1][0] - sent >= ADMIT_HOLD_S  # it waited for company, alone
+        steps = len(stepper.steps)
+        pair = batcher.submit([sentence(2, 7), sentence(2, 8)], GREEDY, False, later())  # 2 x 4 >= 8 decoding
+        await asyncio.wait_for(asyncio.gather(*pair), HANG)
+        assert starts[-1][1] == [10, 11] and len(stepper.steps) - steps <= 4  # at once: the next step or so
+        for f in long:
+            f.cancel()
+
+    run(test, Timed(0.002))
 
 
 def test_options_decode_apart_and_every_answer_reaches_its_request() -> None:
