@@ -108,15 +108,16 @@ class ContinuousBatcher(Batcher):
 
     def _admit(self) -> None:
         """Admit live sentences in arrival order while each fits its decoding's token budget (a decoding with
-        none takes one whatever its length), in groups while a decoding runs (`ADMIT_SHARE`, `ADMIT_HOLD_S`):
-        they go to the decoding thread's inbox."""
+        none takes one whatever its length), in groups while the oldest's decoding runs (`ADMIT_SHARE`,
+        `ADMIT_HOLD_S`): they go to the decoding thread's inbox."""
         size: dict[Key, tuple[int, int]] = {}  # key -> (longest source, sentences)
         for job in self._live.values():
             longest, count = size.get(job.key, (0, 0))
             size[job.key] = (max(longest, len(job.ids)), count + 1)
         admitted: dict[Key, list[tuple[int, list[int]]]] = {}
-        if self._live and self._pending and len(self._pending) * ADMIT_SHARE < len(self._live) \
-                and time.monotonic() - self._pending[0].enqueued < ADMIT_HOLD_S:
+        oldest = self._pending[0] if self._pending else None
+        if oldest is not None and oldest.key in size and len(self._pending) * ADMIT_SHARE < len(self._live) \
+                and time.monotonic() - oldest.enqueued < ADMIT_HOLD_S:
             self.metrics.queue_depth.labels(self.pair).set(self.depth)
             return  # too few to join yet: they wait for company, or until the oldest has waited long enough
         while self._pending:

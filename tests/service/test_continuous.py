@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+import service.continuous as continuous_module
 from seq2seq.translator import Hypothesis, SearchOptions, Translator
 from service.batcher import DeadlineExceededError, ShuttingDownError
 from service.continuous import ADMIT_HOLD_S, ContinuousBatcher
@@ -125,6 +126,25 @@ def test_while_a_decoding_runs_sentences_join_it_in_groups() -> None:
             f.cancel()
 
     run(test, Timed(0.002))
+
+
+def test_a_sentence_with_options_nothing_decodes_with_starts_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grouping holds back only sentences that would join a running decoding."""
+    monkeypatch.setattr(continuous_module, "ADMIT_HOLD_S", 5.0)
+
+    async def test(batcher: ContinuousBatcher, stepper: FakeStepper) -> None:
+        long = batcher.submit([sentence(400)] * 8, GREEDY, False, later())
+        while len(stepper.steps) < 3:
+            await asyncio.sleep(0.001)
+        other = batcher.submit([sentence(2, 6)], BEAM, False, later())  # its own decoding: not held
+        assert (await asyncio.wait_for(other[0], 2.0))[0].text == "6 3"
+        held = batcher.submit([sentence(2, 7)], GREEDY, False, later())  # would join the 8: held for company
+        await asyncio.sleep(0.3)
+        assert not held[0].done()
+        for f in [*long, *held]:
+            f.cancel()
+
+    run(test, FakeStepper(0.002))
 
 
 def test_options_decode_apart_and_every_answer_reaches_its_request() -> None:
