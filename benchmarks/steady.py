@@ -9,26 +9,22 @@ get from the whole-batch server when every batch fills). "steady G": N in flight
 replaced by the next ones in arrival order, which join the decoding at the next step once G of them wait (or
 all that are left). Both decode the same sentences with the same options; the figure is sentences/s, the
 fastest of `--repeat` runs. `--breakdown` times a steady run's parts through the artifact's own methods
-(`select`, `start`, `join`, `step`, and turning results into hypotheses) instead of the one `advance` call.
+(`start`, which encodes and builds its own output layer, `join`, `step`, and turning results into hypotheses)
+instead of the one `advance` call.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import sys
 import time
 from collections import defaultdict
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_INPUT = os.path.join(ROOT, "data", "multi30k", "test_2016_flickr.de.gz")
-
-
-def read_lines(path: str) -> list[str]:
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from translate_speed import DEFAULT_INPUT, read_input  # noqa: E402 (the test set and how it is read)
 
 
 def whole(tr, sources: list[list[int]], n: int, opts) -> tuple[float, list[str]]:
@@ -113,7 +109,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     tr = Translator.load(args.model)
     opts = SearchOptions(beam_size=args.beam, shortlist=args.shortlist)
-    sources = [tr.encode(line) for line in read_lines(args.input)[: args.sentences] if line.strip()]
+    sources = [tr.encode(line) for line in read_input(args.input)[: args.sentences] if line.strip()]
     steady(tr, sources[:40], 8, 1, opts)  # warm-up: TorchScript optimizes the methods on their first runs
     whole(tr, sources[:40], 8, opts)
     print(f"{len(sources)} sentences, beam {args.beam}{', shortlist' if args.shortlist else ''}, "

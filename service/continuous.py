@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 # While a decoding runs, waiting sentences join it in groups: once they are a quarter of those decoding, or the
 # oldest has waited ADMIT_HOLD_S. Each join encodes its sentences together, and the encoder's time loop costs
-# about as much for four sentences as for one (benchmarks/steady.py: int8 + shortlist, 32 in flight, 0.69x whole
-# batches' throughput joining one at a time, 0.80x four at a time).
+# about as much for four sentences as for one (benchmarks/steady.py, BENCHMARKS.md: int8 + shortlist, 32 in
+# flight, 0.64x whole batches' throughput joining one at a time, 0.75x four at a time).
 ADMIT_SHARE = 4
 ADMIT_HOLD_S = 0.03
 SLICE_S = 0.25  # the longest the decoding thread steps for one batcher while others may wait for it
