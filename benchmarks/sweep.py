@@ -84,6 +84,8 @@ for _key, _rates in RATES.items():
     for _rate in _rates:
         ABLATION[f"{LETTER[_key]}_{_key}_{_rate:g}"] = ZERO + _reg("enc,dec", **{_key: _rate})
 ABLATION["combo_a_e_f"] = ZERO + _reg("enc,dec", dropout=0.3, recurrent_dropout=0.1, zoneout_c=0.1)
+# The reference configuration's regularizers since the retrain: between-layer dropout and weight drop.
+ABLATION["combo_a_d"] = ZERO + _reg("enc,dec", dropout=0.3, weight_drop=0.2)
 SUITES = {"diagnose": (DIAGNOSE, BEFORE, [1]), "diagnose_uniform": (DIAGNOSE_UNIFORM, UNIFORM, [1]),
           "ablation": (ABLATION, SMALL, [1, 2])}
 
