@@ -5,10 +5,12 @@ are closed by their parent's end tag, stray end tags are ignored) and never refu
 start tags that close open elements in a browser close them here too (`<p>a <b>b<div>` closes the b and the p;
 `<li>`, `<dd>`, `<td>`, `<tr>`, `<option>` likewise), so the text is grouped into sentences as a browser shows
 it. Unlike a browser, an inline element closed that way is not opened again in the next block, and text
-misplaced in a table stays where the source has it. While it parses, service/sourcemap.py notes where in the
-source each tag and string lies. The answer is
-the source itself with only the translated runs spliced in: every tag, attribute, entity, comment and whitespace
-outside them comes back byte for byte (nothing is serialized again).
+misplaced in a table stays where the source has it. `<![` (a CDATA section, a conditional comment, or a broken
+declaration html.parser would give up on) opens a comment up to the next `>`, as in a browser outside svg and
+math. Elements nested deeper than MAX_DEPTH are kept as they are. While it parses, service/sourcemap.py notes
+where in the source each tag and string lies. The answer is the source itself with only the translated runs
+spliced in: every tag, attribute, entity, comment and whitespace outside them comes back byte for byte
+(nothing is serialized again).
 
 A run is what a reader sees as one piece of text: the strings and inline elements (INLINE) that follow each
 other inside a block element (`p`, `li`, `td`, `h1`, `title`, `div`, the document itself, …; any element not
@@ -42,7 +44,7 @@ INLINE = frozenset({
 KEPT_INLINE = frozenset({"img", "wbr", "input", "code"})  # inside a run, kept as they are where their words go
 NOT_TRANSLATED = frozenset({"script", "style", "code", "pre", "textarea"})
 _LIKE = {"lead": ("lead",), "core": ("core",), "trail": ("trail",), "punct": ("trail", "lead")}  # token to token
-MAX_DEPTH = 200  # elements open at once; browsers allow more, no page needs it
+MAX_DEPTH = 200  # elements open at once whose text is translated; deeper ones are kept as they are
 _WORD = re.compile(r"\S+")
 _PUNCT = re.compile(r"(?P<lead>\W*)(?P<core>.*?)(?P<trail>\W*)", re.S)  # a word, in full
 
@@ -99,14 +101,19 @@ class Page:
 def parse(source: str) -> Page:
     """The runs of an HTML fragment or document. Markup without text gives no runs.
 
-    :raises ValueError: markup html.parser gives up on, or elements nested deeper than MAX_DEPTH
+    Elements nested deeper than MAX_DEPTH are kept as they are, with everything inside.
+
+    :raises ValueError: markup html.parser gives up on
     """
     try:
-        soup, where = sourcemap.parse(source)
-    except ParserRejectedMarkup as exc:
+        # `<![` outside svg and math opens a bogus comment in a browser (up to the next `>`), CDATA included;
+        # html.parser instead reads a marked section and gives up on one it does not know. The same number of
+        # characters keeps every position of the copy that of the source.
+        soup, where = sourcemap.parse(source.replace("<![", "<!?"))
+    except ParserRejectedMarkup as exc:  # not seen since: kept so that any other refusal is a 400, never a 500
         raise ValueError(f"the parser gave up on it ({exc})") from None
-    if where.deepest > MAX_DEPTH:  # the walks below recurse once per level
-        raise ValueError(f"elements nested {where.deepest} deep; at most {MAX_DEPTH} are translated")
+    if where.deepest > MAX_DEPTH:  # the walks below recurse once per level: deeper elements stay as they are
+        _too_deep(soup)
     runs: list[Run] = []
     _collect(soup, source, where, runs)
     kept, end = [], 0
@@ -120,7 +127,26 @@ def parse(source: str) -> Page:
 # --- the runs of the tree ------------------------------------------------------------------------------------
 
 
+_DEEP = "data-seq2seq-too-deep"  # marks, on the parsed tree only, an element at MAX_DEPTH
+
+
+def _too_deep(soup: Tag) -> None:
+    """Mark the elements at depth MAX_DEPTH, so that nothing inside them is translated (iteratively: the tree is
+    deeper than a recursive walk may go)."""
+    stack = [(soup, 0)]
+    while stack:
+        node, depth = stack.pop()
+        for child in node.children:
+            if isinstance(child, Tag):
+                if depth + 1 >= MAX_DEPTH:
+                    child.attrs[_DEEP] = ""
+                else:
+                    stack.append((child, depth + 1))
+
+
 def _translated(tag: Tag) -> bool:
+    if _DEEP in tag.attrs:
+        return False
     classes = tag.get("class") or []
     classes = classes.split() if isinstance(classes, str) else classes
     return (tag.name not in NOT_TRANSLATED and str(tag.get("translate", "")).strip().lower() != "no"

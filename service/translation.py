@@ -191,7 +191,7 @@ class TranslateHandler:
         for i, item in enumerate(items):
             try:
                 pages.append(html.parse(item))
-            except ValueError as exc:  # markup html.parser gives up on, or nested too deep
+            except ValueError as exc:  # markup the parser gives up on (none is known: service/html.py)
                 where = f"q[{i}]" if len(items) > 1 else "q"
                 raise ApiError(400, f"Invalid request: {where} is HTML this server cannot translate: {exc}") from None
         return pages
