@@ -89,8 +89,11 @@ async def frontend_settings(request: Request) -> FrontendSettings:
     targets = sorted({t for ts in runtime.reachable().values() for t in ts})
     target = "en" if "en" in targets else targets[0]
     return FrontendSettings(
-        charLimit=settings.max_chars_per_request, frontendTimeout=500, apiKeys=bool(settings.api_keys),
-        keyRequired=bool(settings.api_keys), suggestions=settings.suggestions, filesTranslation=True,
+        # LibreTranslate's one limit covers the characters of a request; here one item has its own, lower one,
+        # so the figure a client checks against is the lower of the two
+        charLimit=min(settings.max_chars_per_item, settings.max_chars_per_request), frontendTimeout=500,
+        apiKeys=bool(settings.api_keys), keyRequired=bool(settings.api_keys), suggestions=settings.suggestions,
+        filesTranslation=True,
         supportedFilesFormat=list(FORMATS),
         language=FrontendLanguages(source=LanguageRef(code="auto", name="Auto Detect"),
                                    target=LanguageRef(code=target, name=NAMES.get(target, target))),

@@ -361,6 +361,23 @@ def test_html_is_translated_as_its_text(client: httpx.Client, translator: Transl
     assert BeautifulSoup(out, "html.parser").get_text() == plain
 
 
+def test_a_whole_document_comes_back_with_its_markup_and_its_text_translated(artifact: Path,
+                                                                             translator: Translator) -> None:
+    with live_server(artifact, max_chars_per_item=2000) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+        r = post(c, DOCUMENT)
+    assert r.status_code == 200, r.text
+    out = r.json()["translatedText"]
+    assert skeleton(out) == skeleton(DOCUMENT)  # tags, attributes, comments, whitespace between elements
+    assert out.startswith(DOCUMENT[: DOCUMENT.index("<title>") + len("<title>")])  # byte for byte up to the text
+    assert out.endswith(DOCUMENT[DOCUMENT.index("</p>\n</body>") :])
+    text = BeautifulSoup(out, "html.parser").get_text()
+    for run in html.parse(DOCUMENT).runs:  # each block's text translated as the model translates it
+        parts = run.segmented.parts
+        translated = iter(h[0] for h in direct(translator, run.segmented.sentences))
+        expected = "".join(part if k % 2 == 0 else next(translated) for k, part in enumerate(parts))
+        assert expected in text, (expected, text)
+
+
 def test_a_list_of_pages_with_kept_broken_and_empty_ones(client: httpx.Client, translator: Translator) -> None:
     pages = ["<br><hr>", "<p>Ein hund <code>läuft</code>.</p><pre>Der mann</pre>", "<p>Die frau <b>springt",
              "<!-- nur markup -->"]

@@ -27,6 +27,12 @@ def test_frontend_settings_in_libretranslates_shape(client: httpx.Client) -> Non
     assert settings["charLimit"] > 0 and settings["apiKeys"] is False and settings["keyRequired"] is False
     assert settings["language"] == {"source": {"code": "auto", "name": "Auto Detect"},
                                     "target": {"code": "en", "name": "English"}}
+    # the limit a client checks one text against is the server's: a text that long is taken, one more is not
+    limit = settings["charLimit"]
+    r = client.post("/translate", json={"q": "a" * limit, "source": "en", "target": "en"})
+    assert r.status_code == 200 and r.json()["translatedText"] == "a" * limit
+    r = client.post("/translate", json={"q": "a" * (limit + 1), "source": "en", "target": "en"})
+    assert r.status_code == 413 and str(limit) in r.json()["error"]
 
 
 def test_suggestions_are_refused_as_libretranslate_refuses_them(client: httpx.Client) -> None:

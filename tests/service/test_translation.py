@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 
 from seq2seq.translator import Translator
+from service.detect import Detector
 from tests.service.live import direct
 
 DE_EN = {"source": "de", "target": "en"}
@@ -87,3 +88,12 @@ def test_scores_and_alignment_extensions(client: httpx.Client, translator: Trans
     r = client.post("/translate", json={"q": text, "return_scores": True, **DE_EN})
     only_scores = r.json()["sentences"]
     assert "alignment" not in only_scores[0] and "score" in only_scores[0]
+
+
+def test_detection_leaves_out_the_languages_it_rules_out() -> None:
+    detector = Detector(["de", "en", "fr"])  # lingua's real models
+    assert detector.detect("ça") == [("fr", 100.0)]  # "ç" is French alone: English and German are not listed
+    ranked = detector.detect("Der Hund läuft über die Wiese.")
+    assert ranked[0][0] == "de" and all(conf > 0 for _, conf in ranked)
+    assert [conf for _, conf in ranked] == sorted((conf for _, conf in ranked), reverse=True)
+    assert detector.detect("123 !!") == [("de", 0.0)]  # nothing to tell: one language, no confidence
