@@ -12,9 +12,11 @@ seconds each, after --warmup seconds of the same load:
 
 1. one model: --clients clients (32) on its pair;
 2. two models: (a) the same clients, all on pair 1, and its throughput over 1's (the target is >= 0.9);
-   (b) mixed traffic, half the clients on each pair at once: requests/s and p50/p99 latency per pair.
+   (b) mixed traffic, half the clients on each pair at once: requests/s and p50/p99 latency per pair;
+   (c) starvation: one client on pair 2 alone, then that client while the other --clients - 1 flood pair 1:
+   pair 2's p50/p99 with the flood beside it against without (one busy pair must not starve another).
 
-With --rounds N, the three run N times in turn, every other round in reverse order (each round's throughputs
+With --rounds N, the five run N times in turn, every other round in reverse order (each round's throughputs
 printed), and the table pools them, which evens out what else the machine does meanwhile.
 
 Without --models, both artifacts are exported here (training/export_cmd.py, what `seq2seq export` runs) from the
@@ -194,19 +196,25 @@ def main() -> None:
                   f"{names[1]}: the same work on both pairs, a speed test only")
 
         half = args.clients // 2
-        rounds = []  # per round: one model on pair 1; two models, pair 1 alone; two models, mixed (pair 1, pair 2)
+        # per round: one model on pair 1; two models, pair 1 alone; two models, mixed (pair 1, pair 2); pair 2's
+        # one client alone; pair 2's one client beside a flood of pair 1 (pair 1, pair 2)
+        rounds = []
         with server(args, first) as one, server(args, both) as two:  # the one not measured sits idle
             jobs = [(one, [(pairs[0], args.clients)]), (two, [(pairs[0], args.clients)]),
-                    (two, [(pairs[0], half), (pairs[1], args.clients - half)])]
+                    (two, [(pairs[0], half), (pairs[1], args.clients - half)]), (two, [(pairs[1], 1)]),
+                    (two, [(pairs[0], args.clients - 1), (pairs[1], 1)])]
             for r in range(args.rounds):
-                order = (0, 1, 2) if r % 2 == 0 else (2, 1, 0)  # every other round backwards: no bias of order
+                order = range(len(jobs)) if r % 2 == 0 else reversed(range(len(jobs)))  # no bias of order
                 got = {i: measure(args, jobs[i][0], sentences, jobs[i][1]) for i in order}
-                rounds.append(got[0] + got[1] + got[2])
-                alone, shared, m1, m2 = rounds[-1]
+                rounds.append([level for i in range(len(jobs)) for level in got[i]])
+                alone, shared, m1, m2, quiet, _, starved = rounds[-1]
                 print(f"round {r + 1}: {alone.rps:.1f} req/s one model, {shared.rps:.1f} two models ("
-                      f"{shared.rps / alone.rps:.2f}x), {m1.rps + m2.rps:.1f} mixed", flush=True)
+                      f"{shared.rps / alone.rps:.2f}x), {m1.rps + m2.rps:.1f} mixed; pair 2's one client p50 "
+                      f"{percentile(quiet.latencies, 50) * 1000:.0f} ms alone, "
+                      f"{percentile(starved.latencies, 50) * 1000:.0f} ms beside the flood", flush=True)
 
-    alone, shared, *mixed = (pooled([measured[i] for measured in rounds], at_once=False) for i in range(4))
+    alone, shared, *mixed, quiet, flood, starved = (pooled([measured[i] for measured in rounds], at_once=False)
+                                                    for i in range(7))
     total = pooled(mixed, at_once=True)
     print(f"{'server':<10} {'traffic':<8} {'pair':<6} {'clients':>7} {'requests':>8} {'req/s':>7} {'p50 ms':>7} "
           f"{'p99 ms':>7} {'errors':>6}")
@@ -215,12 +223,19 @@ def main() -> None:
     for name, level in zip(names, mixed):
         print(row("two models", "mixed", name, level))
     print(row("two models", "mixed", "both", total))
+    print(row("two models", "alone", names[1], quiet))
+    print(row("two models", "flood", names[0], flood))
+    print(row("two models", "flood", names[1], starved))
     ratio = shared.rps / alone.rps if alone.rps else float("nan")
     each = sorted(two.rps / one.rps if one.rps else float("nan") for one, two, *_ in rounds)
     print(f"throughput, two-model / one-model server, {args.clients} clients on {names[0]}: {ratio:.2f} "
           f"(target >= 0.9: {'met' if ratio >= 0.9 else 'NOT met'}; rounds: median {statistics.median(each):.2f}, "
           f"{each[0]:.2f} to {each[-1]:.2f}); mixed traffic / one-model server: "
           f"{total.rps / alone.rps if alone.rps else float('nan'):.2f}")
+    quiet_ms = [percentile([x * 1000 for x in level.latencies], q) for level in (quiet, starved) for q in (50, 99)]
+    print(f"starvation: {names[1]}'s one client beside {args.clients - 1} on {names[0]}: p50 {quiet_ms[2]:.0f} ms "
+          f"against {quiet_ms[0]:.0f} alone, p99 {quiet_ms[3]:.0f} against {quiet_ms[1]:.0f}; its requests/s "
+          f"{starved.rps:.1f} against {quiet.rps:.1f}")
 
 
 if __name__ == "__main__":

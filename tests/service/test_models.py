@@ -139,3 +139,28 @@ def test_two_models_for_one_pair_or_an_unreadable_one_stop_the_start_naming_the_
     empty.mkdir()
     assert f"{empty}: a folder without any model" in start(empty)
     assert "no such model file or folder" in start(tmp_path / "nowhere.pt")
+
+
+def test_a_busy_pair_does_not_starve_another(artifact: Path, en_fr: Path) -> None:
+    """de → en flooded with far more than one batch of work; an en → fr request sent just after it is answered
+    while most of the flood still waits: the pairs' batches take turns in the shared decoding thread."""
+    flood = [{"q": [f"{line} {i}" for line in LINES * 4], "source": "de", "target": "en"} for i in range(48)]
+    with live_server(artifact, models=[str(artifact), str(en_fr)], batch_max_tokens=64, batch_wait_ms=1,
+                     batch_linger_ms=1) as server:
+        async def run() -> tuple[float, list[float]]:
+            loop = asyncio.get_running_loop()
+            async with httpx.AsyncClient(base_url=server.url, timeout=120,
+                                         limits=httpx.Limits(max_connections=len(flood) + 1)) as c:
+                async def timed(body: dict) -> float:
+                    r = await c.post("/translate", json=body)
+                    assert r.status_code == 200, r.text
+                    return loop.time()
+
+                busy = [asyncio.create_task(timed(body)) for body in flood]
+                await asyncio.sleep(0.1)  # the flood is in and decoding
+                other = await timed({"q": LINES[0], "source": "en", "target": "fr"})
+                return other, list(await asyncio.gather(*busy))
+
+        other, busy = asyncio.run(run())
+    waiting = sum(t > other for t in busy)
+    assert waiting >= len(flood) // 2, f"only {waiting} of {len(flood)} flood requests were left when en → fr ended"
