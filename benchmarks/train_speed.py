@@ -9,7 +9,8 @@
 2. Counts the matrix-multiply FLOPs per target token of those updates' batches with
    `torch.utils.flop_counter.FlopCounterMode` (forward and backward of `batch_loss`: mm, addmm, bmm, baddbmm).
 3. Measures the matmul limit in the same process and threads: GFLOP/s of float32 GEMMs of the model's own
-   shapes, the best of M in (batch rows 64, 512, 4096) against each weight's (K, N), best of several tries.
+   shapes, the best of M in (batch rows 64, 512, 4096) against each weight's (K, N), best of several tries;
+   with `--set train.amp=bf16` also in bfloat16, the type autocast gives those products, and the ratio to it.
 Prints tokens/s, GFLOP/s achieved, the limit, and their ratio. Run it with the machine to itself.
 """
 
@@ -34,13 +35,13 @@ from training.config import load_config  # noqa: E402
 from training.trainer import Trainer, batch_loss, prepare_data, read_corpora  # noqa: E402
 
 
-def gemm_limit(shapes: set[tuple[int, int]], tries: int = 5) -> float:
-    """The best float32 GFLOP/s of (M, K) @ (K, N) over the given (K, N) and M in (64, 512, 4096)."""
+def gemm_limit(shapes: set[tuple[int, int]], tries: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """The best GFLOP/s of (M, K) @ (K, N) in `dtype` over the given (K, N) and M in (64, 512, 4096)."""
     best = 0.0
     for k, n in sorted(shapes):
-        b = torch.randn(k, n)
+        b = torch.randn(k, n).to(dtype)
         for m in (64, 512, 4096):
-            a = torch.randn(m, k)
+            a = torch.randn(m, k).to(dtype)
             reps = max(1, int(2e9 / (2 * m * k * n)))  # about 2 GFLOP a try
             a @ b
             for _ in range(tries):
@@ -96,6 +97,10 @@ def main() -> int:
     print(f"achieved               {achieved:,.1f} GFLOP/s")
     print(f"matmul limit           {limit:,.1f} GFLOP/s (float32 GEMMs of the model's weight shapes)")
     print(f"ratio to the limit     {achieved / limit:.2f}")
+    if cfg.train.amp != "none":  # the products run in the autocast type: its own limit is the one that holds
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[cfg.train.amp]
+        low = gemm_limit(shapes, dtype=dtype)
+        print(f"{cfg.train.amp} matmul limit      {low:,.1f} GFLOP/s; ratio to it {achieved / low:.2f}")
     return 0
 
 
